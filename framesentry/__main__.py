@@ -1,0 +1,5 @@
+"""Allow ``python -m framesentry``."""
+
+from framesentry.cli.app import main
+
+main()

@@ -1,0 +1,54 @@
+"""The ``framesentry`` command: one Typer app, sub-commands registered from their own modules."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from framesentry.errors import FrameSentryError
+
+app = typer.Typer(
+    name="framesentry",
+    help="FrameSentry: deepfake detection for video files and live streams.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+train_app = typer.Typer(help="Train the project's detectors from ../shared data.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+err_console = Console(stderr=True)
+
+
+def _register() -> None:
+    """Attach commands. Each module keeps its heavy imports inside the command body."""
+    from framesentry.cli import analyze, evaluate, train_audio, train_visual
+
+    app.command("analyze")(analyze.analyze)
+    app.command("demo")(analyze.demo)
+    app.command("eval")(evaluate.evaluate)
+    train_app.command("visual")(train_visual.visual)
+    train_app.command("audio")(train_audio.audio)
+
+
+def main() -> None:
+    """Entry point: run the app, print typed errors as one clear line (no traceback)."""
+    _register()
+    try:
+        app(standalone_mode=False)
+    except FrameSentryError as exc:
+        err_console.print(f"[bold red]error[/] ({exc.code}): {exc.message}")
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("aborted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors come through here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

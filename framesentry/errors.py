@@ -1,0 +1,83 @@
+"""One exception hierarchy for the whole product.
+
+Every error a user can cause or meet is a ``FrameSentryError`` with a stable ``code`` and a message meant
+for people. The API maps these to HTTP responses in one place; the CLI prints ``message`` without a
+traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FrameSentryError(Exception):
+    """Base of every expected, user-facing failure."""
+
+    code: str = "framesentry_error"
+    http_status: int = 500
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class ConfigError(FrameSentryError):
+    code = "config_error"
+    http_status = 500
+
+
+class MediaError(FrameSentryError):
+    """The input is not media we can analyse."""
+
+    code = "media_error"
+    http_status = 422
+
+
+class EmptyMediaError(MediaError):
+    code = "empty_file"
+
+
+class NotMediaError(MediaError):
+    code = "not_media"
+
+
+class CorruptMediaError(MediaError):
+    code = "corrupt_media"
+
+
+class NoStreamsError(MediaError):
+    code = "no_audio_or_video"
+
+
+class UnsupportedCodecError(MediaError):
+    code = "unsupported_codec"
+
+
+class MediaLimitError(MediaError):
+    """Over a configured cap (duration, size, resolution)."""
+
+    code = "over_limit"
+    http_status = 413
+
+
+class ModelError(FrameSentryError):
+    """A model or engine file is missing, stale or fails to load."""
+
+    code = "model_error"
+    http_status = 503
+
+
+class DataError(FrameSentryError):
+    """Training/evaluation data is missing or malformed."""
+
+    code = "data_error"
+    http_status = 500
+
+
+class NotFoundError(FrameSentryError):
+    code = "not_found"
+    http_status = 404

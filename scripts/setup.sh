@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Set up FrameSentry on a fresh Debian machine: system tools, a Python 3.11 environment with the local torch
+# wheels, and the project itself. Safe to run again: what is already there is kept.
+#
+# Heavy packages live in one shared base environment (FRAMESENTRY_BASE_VENV, default
+# ~/.cache/framesentry/venv-<hash of the pins>) so a fresh clone does not reinstall 6 GB of torch; the
+# checkout's own .venv layers on top of it through a .pth file and holds only the project (editable).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# --- system tools (Debian packages) -----------------------------------------------------------------
+declare -A TOOL_PKG=([ffmpeg]=ffmpeg [espeak-ng]=espeak-ng [flite]=flite [sox]=sox [pdftoppm]=poppler-utils)
+missing=()
+for tool in "${!TOOL_PKG[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("${TOOL_PKG[$tool]}"); done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing system packages: ${missing[*]} (run as root or: sudo apt-get install -y ${missing[*]})"; exit 1
+  fi
+  log "installing system packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# --- Python ------------------------------------------------------------------------------------------
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
+  || { log "Python 3.11 is required"; exit 1; }
+
+pins_hash=$(cat pyproject.toml scripts/requirements-nodeps.txt scripts/setup.sh | sha256sum | cut -c1-12)
+BASE=${FRAMESENTRY_BASE_VENV:-$HOME/.cache/framesentry/venv-$pins_hash}
+if [ ! -f "$BASE/.framesentry-ready" ]; then
+  log "building base environment $BASE (torch from local wheels; several minutes the first time)"
+  rm -rf "$BASE"
+  "$PY" -m venv "$BASE"
+  "$BASE/bin/pip" install -q --upgrade pip
+  # The torch trio first, exactly pinned, so nothing later can pull a different torch.
+  "$BASE/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
+  "$BASE/bin/pip" install -q torchaudio==2.11.0
+  # Every other dependency of the project (the project itself is installed per checkout below).
+  "$BASE/bin/pip" install -q "$ROOT[dev]"
+  "$BASE/bin/pip" uninstall -q -y framesentry
+  "$BASE/bin/pip" install -q --no-deps -r scripts/requirements-nodeps.txt
+  "$BASE/bin/python" - <<'PYCHECK'
+import torch, torchvision, torchaudio
+assert torch.__version__.startswith("2.14.1"), torch.__version__
+assert torchvision.__version__.startswith("0.29.1"), torchvision.__version__
+print("torch", torch.__version__, "torchvision", torchvision.__version__, "torchaudio", torchaudio.__version__)
+PYCHECK
+  touch "$BASE/.framesentry-ready"
+fi
+
+# --- this checkout's environment -------------------------------------------------------------------
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.base 2>/dev/null)" != "$BASE" ]; then
+  rm -rf .venv
+  "$BASE/bin/python" -m venv --without-pip .venv
+  echo "$BASE" > .venv/.base
+fi
+site_base=$("$BASE/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+site_here=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$site_base" > "$site_here/_framesentry_base.pth"
+# Console scripts of the base (pytest, ruff, mypy) are used through the checkout's interpreter.
+.venv/bin/python -m pip --version >/dev/null 2>&1 || true
+"$BASE/bin/pip" --python .venv/bin/python install -q --no-deps --no-build-isolation -e . 2>/dev/null \
+  || .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+.venv/bin/python -c 'import framesentry, torch; print("framesentry ready:", framesentry.__file__, "torch", torch.__version__)'
