@@ -1,0 +1,85 @@
+"""The analysis result: one stable, versioned JSON schema shared by the CLI, the API and reports.
+
+Times are stream time in seconds (float) named ``*_s``; probabilities are ``p_fake`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = "1.0"
+
+
+class Verdict(StrEnum):
+    REAL = "real"
+    FAKE = "fake"
+    UNCERTAIN = "uncertain"
+
+
+ModalityStatus = Literal["ok", "no_face", "no_video", "no_audio", "no_speech", "disabled"]
+
+
+class ModalityScore(BaseModel):
+    """One modality's video-level score, or why there is none."""
+
+    status: ModalityStatus
+    p_fake: float | None = Field(None, ge=0, le=1)
+    windows_scored: int = 0
+    windows_skipped: int = Field(0, description="Windows not scored (e.g. no speech in an audio window).")
+    model_version: str | None = None
+
+
+class FaceTrack(BaseModel):
+    """One person's face followed across sampled frames."""
+
+    track_id: int
+    first_seen_s: float
+    last_seen_s: float
+    frames: int
+    p_fake: float = Field(ge=0, le=1, description="Mean calibrated p_fake over the track's frames.")
+    max_p_fake: float = Field(ge=0, le=1)
+    box: tuple[int, int, int, int] = Field(description="Largest box of the track: x1, y1, x2, y2 in pixels.")
+
+
+class Segment(BaseModel):
+    """A fixed-length slice of the timeline with what each modality said about it."""
+
+    start_s: float
+    end_s: float
+    p_fake: float = Field(ge=0, le=1)
+    visual_p_fake: float | None = None
+    audio_p_fake: float | None = None
+    faces: int = 0
+
+
+class MediaSummary(BaseModel):
+    path: str
+    container: str
+    duration_s: float
+    size_bytes: int
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    has_video: bool
+    has_audio: bool
+
+
+class AnalysisResult(BaseModel):
+    """Everything FrameSentry says about one file."""
+
+    schema_version: str = SCHEMA_VERSION
+    verdict: Verdict
+    p_fake: float = Field(ge=0, le=1, description="Calibrated probability that the media is manipulated.")
+    confidence: float = Field(ge=0, le=1, description="Probability the verdict's leaning is right.")
+    thresholds: dict[str, float]
+    visual: ModalityScore
+    audio: ModalityScore
+    faces: list[FaceTrack]
+    segments: list[Segment]
+    suspicious_segments: list[Segment] = Field(description="The most suspicious segments, worst first.")
+    media: MediaSummary
+    timing_s: dict[str, float] = Field(description="Wall-clock seconds per stage, and 'total'.")
+    models: dict[str, str]
