@@ -1,0 +1,114 @@
+"""Scoring the visual detector on the fixed val/test splits, through the exact runtime input path.
+
+Images are the original 224 px crops (not the training cache), fed through ``VisualDetector.logits``, so the
+numbers describe what the server does. The robustness block re-scores test after fixed, seeded
+degradations (re-encode, down-scale, blur) because real uploads are worse than DFDC frames.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from framesentry.config import Settings, get_settings
+from framesentry.inference.calibration import Calibrator
+from framesentry.inference.metrics import accuracy_at, equal_error_rate, expected_calibration_error, roc_auc
+from framesentry.inference.visual.dataset import Sample, load_images, read_labels, split_indices
+
+LogitFn = Callable[[NDArray[np.uint8]], NDArray[np.float64]]
+
+
+def split_data(
+    settings: Settings, split: str, limit: int | None = None, samples: list[Sample] | None = None
+) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+    """224 px crops and labels of one split (optionally a class-balanced prefix of ``limit`` images)."""
+    samples = samples if samples is not None else read_labels(settings)
+    idx = split_indices(samples, split, limit)
+    labels = np.array([samples[i].label for i in idx], dtype=np.int64)
+    return load_images(settings, samples, idx), labels
+
+
+def metrics_report(logits: NDArray[np.float64], labels: NDArray[np.int64], calibrator: Calibrator) -> dict[str, float]:
+    """AUC, EER, accuracy at p_fake 0.5 (calibrated) and ECE before/after calibration."""
+    p_raw = Calibrator()(logits)
+    p_cal = calibrator(logits)
+    eer, _ = equal_error_rate(logits, labels)
+    return {
+        "n": int(labels.size),
+        "auc": roc_auc(logits, labels),
+        "eer": eer,
+        "accuracy": accuracy_at(p_cal, labels, 0.5),
+        "accuracy_uncalibrated": accuracy_at(p_raw, labels, 0.5),
+        "ece_before": expected_calibration_error(p_raw, labels),
+        "ece_after": expected_calibration_error(p_cal, labels),
+    }
+
+
+def _jpeg(img: NDArray[np.uint8], quality: int) -> NDArray[np.uint8]:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _down_up(img: NDArray[np.uint8], factor: float) -> NDArray[np.uint8]:
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    pil = Image.fromarray(img).resize((round(w * factor), round(h * factor)), Image.Resampling.BILINEAR)
+    return np.asarray(pil.resize((w, h), Image.Resampling.BILINEAR))
+
+
+def _blur(img: NDArray[np.uint8], radius: float) -> NDArray[np.uint8]:
+    from PIL import Image, ImageFilter
+
+    return np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(radius=radius)))
+
+
+DEGRADATIONS: dict[str, Callable[[NDArray[np.uint8]], NDArray[np.uint8]]] = {
+    "jpeg_q40": lambda im: _jpeg(im, 40),
+    "downscale_0.5": lambda im: _down_up(im, 0.5),
+    "blur_r1.5": lambda im: _blur(im, 1.5),
+}
+
+
+def robustness_report(logit_fn: LogitFn, images: NDArray[np.uint8], labels: NDArray[np.int64]) -> dict[str, float]:
+    """Test AUC after each fixed degradation (deterministic, so comparable across models)."""
+    return {name: roc_auc(logit_fn(np.stack([f(im) for im in images])), labels) for name, f in DEGRADATIONS.items()}
+
+
+def evaluate_visual(settings: Settings | None = None, limit: int | None = None, robustness: bool = True) -> dict[str, Any]:
+    """Score the committed model: test AUC/accuracy/ECE before-after, val AUC, and robustness on test.
+
+    Calibration is the committed one (fit on val during training); nothing here is fit on test.
+    """
+    from framesentry.inference.visual.model import VisualDetector
+
+    settings = settings or get_settings()
+    det = VisualDetector.load(settings)
+    samples = read_labels(settings)
+    x_val, y_val = split_data(settings, "val", limit, samples)
+    x_test, y_test = split_data(settings, "test", limit, samples)
+    val = metrics_report(det.logits(x_val), y_val, det.calibrator)
+    test = metrics_report(det.logits(x_test), y_test, det.calibrator)
+    out: dict[str, Any] = {
+        "model_version": det.version,
+        "calibration": det.calibrator.to_dict(),
+        "test_auc": test["auc"],
+        "test_accuracy": test["accuracy"],
+        "test_ece_before": test["ece_before"],
+        "test_ece_after": test["ece_after"],
+        "val_auc": val["auc"],
+        "val": val,
+        "test": test,
+    }
+    if robustness:
+        out["test_auc_degraded"] = robustness_report(det.logits, x_test, y_test)
+    return out
