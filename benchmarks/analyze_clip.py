@@ -68,7 +68,7 @@ def naive_baseline(path: Path, detectors: Detectors, seconds: float) -> dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="clip length")
-    parser.add_argument("--baseline-seconds", type=float, default=60.0, help="how much of the clip the baseline runs on")
+    parser.add_argument("--baseline-seconds", type=float, default=60.0, help="baseline runs on this much")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -33,6 +34,10 @@ from framesentry.inference.result import (
 )
 from framesentry.inference.verdict import decide
 
+if TYPE_CHECKING:
+    from framesentry.media import MediaInfo
+
+T = TypeVar("T")
 ProgressCallback = Callable[[str, float], None]
 """Called with (stage, fraction of the file done in that stage, 0..1)."""
 
@@ -54,8 +59,8 @@ class _Timer:
         self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - started, 4)
 
 
-def _batched(it: Iterator, size: int) -> Iterator[list]:  # type: ignore[type-arg]
-    batch: list = []  # type: ignore[type-arg]
+def _batched(it: Iterator[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in it:
         batch.append(item)
         if len(batch) == size:
@@ -100,7 +105,7 @@ def score_audio(
     path: Path, duration_s: float, detectors: Detectors, progress: ProgressCallback
 ) -> tuple[list[AudioObservation], int]:
     """Audio windows with enough speech, scored. Returns observations and the count of skipped windows."""
-    from framesentry.inference.audio.windows import stream_windows
+    from framesentry.inference.audio.streaming import stream_windows
     from framesentry.media import iter_audio
 
     settings = detectors.settings
@@ -146,7 +151,7 @@ def analyze_file(
     t0 = time.perf_counter()
     info = probe(path, settings)
     timer.add("probe", t0)
-    duration = info.duration_s
+    duration = info.duration_s or 0.0
 
     faces: list[FaceObservation] = []
     if info.video is not None:
@@ -183,7 +188,7 @@ def analyze_file(
 
 
 def _assemble(
-    info,  # type: ignore[no-untyped-def]
+    info: MediaInfo,
     settings: Settings,
     detectors: Detectors,
     faces: list[FaceObservation],
@@ -214,9 +219,9 @@ def _assemble(
                 box=largest.box,
             )
         )
-    segments = [
-        Segment(**vars(s)) for s in segment_scores(faces, windows, info.duration_s, settings.segment_s)
-    ]
+    # Containers without a declared duration: the timeline is as long as what was decoded.
+    duration = max([info.duration_s or 0.0] + [f.t_s for f in faces] + [w.end_s for w in windows])
+    segments = [Segment(**vars(s)) for s in segment_scores(faces, windows, duration, settings.segment_s)]
     suspicious = sorted(segments, key=lambda s: s.p_fake, reverse=True)[:TOP_SEGMENTS]
     timer.seconds["total"] = round(time.perf_counter() - t_total, 4)
     video, audio_info = info.video, info.audio
@@ -233,7 +238,7 @@ def _assemble(
         media=MediaSummary(
             path=str(info.path),
             container=info.container_format,
-            duration_s=round(info.duration_s, 3),
+            duration_s=round(duration, 3),
             size_bytes=info.size_bytes,
             width=video.width if video else None,
             height=video.height if video else None,
