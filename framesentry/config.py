@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 ASSETS_DIR = PACKAGE_DIR / "assets"
+DEV_WEBHOOK_SECRET = "framesentry-development-only"  # refused outside development (see _service_defaults)
 
 
 class Settings(BaseSettings):
@@ -35,7 +37,11 @@ class Settings(BaseSettings):
     face_min_size_px: int = Field(40, ge=12, description="Smallest face (in original pixels) considered.")
     face_min_confidence: float = Field(0.92, ge=0, le=1)
     face_crop_margin: float = Field(
-        0.3, ge=0, le=2, description="Extra context around the detector box, as a fraction of its size."
+        -0.128,
+        ge=-0.5,
+        le=2,
+        description="Crop side = (1 + margin) x the MTCNN box's longer side. -0.128 reproduces the framing of the "
+        "dfdc-faces training crops (measured, see inference/faces/crops.py); change it only with a retrained model.",
     )
     max_faces_per_frame: int = Field(8, ge=1)
 
@@ -53,6 +59,34 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, description="0 = let torch decide.")
     batch_size: int = Field(32, ge=1, le=1024)
 
+    # --- service (API, jobs, storage) -- owned by the service helper ---------------------------------
+    environment: Literal["development", "production"] = Field(
+        "development", description="'production' refuses default secrets and an API without keys."
+    )
+    database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite under work_dir/service.")
+    broker_url: str | None = Field(None, description="Celery broker (redis://...); unset = embedded worker.")
+    broker_key_prefix: str = Field("", description="Prefix for every Redis key, to share one Redis safely.")
+    broker_visibility_timeout_s: float | None = Field(
+        None, gt=0, description="Redelivery delay of an unacknowledged job; unset = job_time_limit_s + 300."
+    )
+    queue_name: str = Field("framesentry", min_length=1, description="Celery queue for analyses and webhooks.")
+    storage_dir: Path | None = Field(None, description="Uploaded media; unset = work_dir/service/media.")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated 'name:key' or 'key'; non-empty turns X-API-Key on."
+    )
+    webhook_secret: SecretStr = Field(SecretStr(DEV_WEBHOOK_SECRET), description="HMAC key for webhooks.")
+    webhook_max_attempts: int = Field(5, ge=1, le=20)
+    webhook_backoff_s: float = Field(2.0, gt=0, description="First retry delay; doubles per attempt.")
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    job_time_limit_s: float = Field(1800.0, gt=0, description="Wall-clock limit for one analysis.")
+    job_max_retries: int = Field(3, ge=0, description="Retries of a job after a transient fault.")
+    job_retry_backoff_s: float = Field(5.0, gt=0, description="First retry delay; doubles per retry.")
+    job_heartbeat_s: float = Field(10.0, gt=0, description="A running job older than 3 beats is abandoned.")
+    worker_concurrency: int = Field(1, ge=1, le=64)
+    upload_chunk_bytes: int = Field(1024**2, ge=4096, description="Uploads are written to disk in chunks of this.")
+    host: str = Field("127.0.0.1", description="Address `framesentry serve` listens on.")
+    port: int = Field(8000, ge=0, le=65535)
+
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Settings:
         if not self.real_threshold < self.fake_threshold:
@@ -60,6 +94,41 @@ class Settings(BaseSettings):
         if self.audio_stride_s > self.audio_window_s:
             raise ValueError("audio_stride_s must not exceed audio_window_s (windows would leave gaps)")
         return self
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _service_defaults(self) -> Settings:
+        """Fill locations under work_dir; refuse insecure defaults outside development."""
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.work_dir / 'service' / 'framesentry.db'}"
+        if self.storage_dir is None:
+            self.storage_dir = self.work_dir / "service" / "media"
+        if self.environment != "development":
+            if self.webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET:
+                raise ValueError("set FRAMESENTRY_WEBHOOK_SECRET: the default secret is for development only")
+            if not self.api_keys:
+                raise ValueError("set FRAMESENTRY_API_KEYS: production refuses an API without keys")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """No broker configured: the API runs its own in-process worker."""
+        return not self.broker_url
+
+    @property
+    def media_dir(self) -> Path:
+        assert self.storage_dir is not None  # filled by _service_defaults
+        return self.storage_dir
+
+    @property
+    def visibility_timeout_s(self) -> float:
+        return self.broker_visibility_timeout_s or self.job_time_limit_s + 300.0
 
     @property
     def audio_window_samples(self) -> int:

@@ -81,3 +81,59 @@ class DataError(FrameSentryError):
 class NotFoundError(FrameSentryError):
     code = "not_found"
     http_status = 404
+
+
+# --- service (API, jobs, storage) -- owned by the service helper ----------------------------------------------
+
+
+class UnsupportedMediaTypeError(MediaError):
+    """The upload is not a media container we accept (sniffed from its first bytes or its declared type)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class RequestError(FrameSentryError):
+    """The request itself is malformed (missing part, bad field value)."""
+
+    code = "invalid_request"
+    http_status = 422
+
+
+class InvalidCallbackUrlError(RequestError):
+    code = "invalid_callback_url"
+
+
+class AuthError(FrameSentryError):
+    """Missing or unknown API key."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class ConflictError(FrameSentryError):
+    """The request contradicts an earlier one (e.g. an Idempotency-Key reused for another file)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class ServiceUnavailableError(FrameSentryError):
+    """A backing service (broker, database) cannot be reached right now; retrying later may succeed."""
+
+    code = "service_unavailable"
+    http_status = 503
+
+
+class TransientError(FrameSentryError):
+    """A fault worth retrying (lost connection, busy database); jobs retry these with backoff."""
+
+    code = "transient_error"
+    http_status = 503
+
+
+class JobTimeLimitError(FrameSentryError):
+    """An analysis ran past ``job_time_limit_s``."""
+
+    code = "time_limit_exceeded"
+    http_status = 500

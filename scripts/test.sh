@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/python -m ruff check framesentry tests benchmarks
 .venv/bin/python -m mypy
-.venv/bin/python -m pytest -q -ra "$@"
+OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m pytest -q -ra "$@"

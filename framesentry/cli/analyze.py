@@ -54,7 +54,7 @@ def render_summary(result: AnalysisResult, console: Console) -> None:
 
 def run_analysis(path: Path, show_progress: bool) -> AnalysisResult:
     """Analyse with a progress bar on a terminal (stderr), silently otherwise."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from framesentry.inference.pipeline import analyze_file
 
@@ -64,7 +64,7 @@ def run_analysis(path: Path, show_progress: bool) -> AnalysisResult:
         TextColumn("{task.description:<8}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(), console=Console(stderr=True), transient=True,
     ) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, fraction: float) -> None:
             if stage not in tasks:

@@ -62,8 +62,7 @@ class SincFrontEnd(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, 1, T) -> (B, C, T - K + 1)``."""
-        filters: Tensor = self.filters
-        return F.conv1d(x, filters)
+        return F.conv1d(x, self.get_buffer("filters"))
 
 
 class ResidualBlock(nn.Module):

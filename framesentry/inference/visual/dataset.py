@@ -84,7 +84,9 @@ def load_image(path: Path) -> NDArray[np.uint8]:
         raise DataError(f"cannot read image {path}: {exc}", path=str(path)) from exc
 
 
-def load_images(settings: Settings, samples: Sequence[Sample], indices: Sequence[int]) -> NDArray[np.uint8]:
+def load_images(
+    settings: Settings, samples: Sequence[Sample], indices: Sequence[int] | NDArray[np.int64]
+) -> NDArray[np.uint8]:
     """Full-resolution (224 px) crops, exactly what the runtime face pipeline hands the model."""
     root = data_dir(settings) / "images"
     return np.stack([load_image(root / samples[i].image) for i in indices])

@@ -84,7 +84,9 @@ def robustness_report(logit_fn: LogitFn, images: NDArray[np.uint8], labels: NDAr
     return {name: roc_auc(logit_fn(np.stack([f(im) for im in images])), labels) for name, f in DEGRADATIONS.items()}
 
 
-def evaluate_visual(settings: Settings | None = None, limit: int | None = None, robustness: bool = True) -> dict[str, Any]:
+def evaluate_visual(
+    settings: Settings | None = None, limit: int | None = None, robustness: bool = True
+) -> dict[str, Any]:
     """Score the committed model: test AUC/accuracy/ECE before-after, val AUC, and robustness on test.
 
     Calibration is the committed one (fit on val during training); nothing here is fit on test.

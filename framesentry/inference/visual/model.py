@@ -66,7 +66,7 @@ def build_model(pretrained: bool = False, dropout: float = 0.2) -> nn.Module:
         state = torch.load(pretrained_weights_path(), map_location="cpu", weights_only=True)
         model.load_state_dict(state, strict=True)
     model.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(model.last_channel, 1))
-    return model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return model.to(memory_format=torch.channels_last)
 
 
 def sha256_file(path: Path) -> str:
@@ -79,7 +79,9 @@ def sha256_file(path: Path) -> str:
 
 
 @torch.inference_mode()
-def batched_logits(module: nn.Module, crops: NDArray[np.uint8], input_size: int, batch_size: int) -> NDArray[np.float64]:
+def batched_logits(
+    module: nn.Module, crops: NDArray[np.uint8], input_size: int, batch_size: int
+) -> NDArray[np.float64]:
     """Raw fake logits for uint8 crops, ``batch_size`` at a time (bounded memory on long videos)."""
     module.eval()
     out = [

@@ -37,11 +37,11 @@ class TrainConfig:
     """Everything that determines a run; saved verbatim next to the model."""
 
     out_dir: Path
-    epochs: int = 8
+    epochs: int = 4
     image_size: int = 128
     cache_size: int = 144
-    batch_size: int = 64
-    lr: float = 5e-4
+    batch_size: int = 32
+    lr: float = 3e-4
     weight_decay: float = 0.01
     warmup_steps: int = 150
     dropout: float = 0.2
@@ -49,7 +49,7 @@ class TrainConfig:
     limit: int | None = None
     threads: int = 2
     pretrained: bool = True
-    eval_batch_size: int = 64
+    eval_batch_size: int = 32
     log_every: int = 25
     run_dir: Path | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -85,9 +85,7 @@ class _Log:
             fh.write(line + "\n")
 
 
-def _pixels(
-    settings: Settings, cfg: TrainConfig, samples: list[Any], indices: NDArray[np.int64]
-) -> NDArray[np.uint8]:
+def _pixels(settings: Settings, cfg: TrainConfig, samples: list[Any], indices: NDArray[np.int64]) -> NDArray[np.uint8]:
     """Training pixels at ``cache_size``: the shared on-disk cache, or a small in-memory one for --limit."""
     if cfg.limit is None:
         return np.asarray(cached_pixels(settings, cfg.cache_size, samples)[indices])
@@ -158,7 +156,7 @@ def train_visual(cfg: TrainConfig, settings: Settings | None = None) -> TrainRes
             opt.step()
             step += 1
             seen += len(sel)
-            loss_sum += float(loss) * len(sel)
+            loss_sum += float(loss.detach()) * len(sel)
             if (b + 1) % cfg.log_every == 0:
                 rate = seen / (time.time() - t_ep)
                 log(f"epoch {epoch} step {b + 1}/{steps_per_epoch} loss {loss_sum / seen:.4f} {rate:.1f} img/s")
@@ -178,8 +176,10 @@ def train_visual(cfg: TrainConfig, settings: Settings | None = None) -> TrainRes
             best_auc, best_epoch = val_auc, epoch
             torch.save({"epoch": epoch, "state_dict": state, "val_auc": val_auc}, run_dir / "best.pt")
         (run_dir / "history.json").write_text(json.dumps(history, indent=2))
-        log(f"epoch {epoch} done: loss {rec['train_loss']:.4f} val AUC {val_auc:.4f} (best {best_auc:.4f} @ {best_epoch})"
-            f" in {rec['epoch_seconds']:.0f}s")
+        log(
+            f"epoch {epoch} done: loss {rec['train_loss']:.4f} val AUC {val_auc:.4f} "
+            f"(best {best_auc:.4f} @ {best_epoch}) in {rec['epoch_seconds']:.0f}s"
+        )
     train_seconds = time.time() - t_start
     card = export_model(run_dir / "best.pt", cfg, settings, history=history, train_seconds=train_seconds, log=log)
     return TrainResult(cfg.out_dir, best_epoch, best_auc, len(history), train_seconds, card)

@@ -1,0 +1,87 @@
+"""The FastAPI application factory. Building the app touches no service; the lifespan connects."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from framesentry.api import errors
+from framesentry.api.routers import analyses, health
+from framesentry.api.services import Services
+from framesentry.config import Settings, get_settings
+from framesentry.jobs.context import Analyzer
+
+DESCRIPTION = """Upload a video or audio file; FrameSentry tells you whether its faces and voices are real:
+a verdict **real / fake / uncertain**, a calibrated probability, per-face and per-segment scores.
+
+Every error has one shape: `{"error": {"code", "message", "details"}}`."""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    run_worker: bool | None = None,
+    analyzer: Analyzer | None = None,
+    migrate: bool = True,
+) -> FastAPI:
+    """The API. ``run_worker`` defaults to embedded mode (no broker configured); ``analyzer`` replaces the
+    detection pipeline (used by tests of the job machinery)."""
+    settings = settings or get_settings()
+    services = Services(settings, run_worker=run_worker, analyzer=analyzer, migrate=migrate)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(services.startup)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(services.shutdown)
+
+    app = FastAPI(
+        title="FrameSentry",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "analyses", "description": "Uploaded files and their detection results."},
+            {"name": "health", "description": "Service status."},
+        ],
+    )
+    app.state.services = services
+    errors.install(app)
+    v1 = APIRouter(prefix="/v1")
+    v1.include_router(analyses.router)
+    v1.include_router(health.router)
+    app.include_router(v1)
+    _one_error_shape_in_openapi(app)
+    return app
+
+
+def _one_error_shape_in_openapi(app: FastAPI) -> None:
+    """FastAPI documents validation errors as ``HTTPValidationError``; ours answer with ``ErrorResponse``."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        ref = {"$ref": "#/components/schemas/ErrorResponse"}
+        for operation in (op for path in spec["paths"].values() for op in path.values()):
+            invalid = operation.get("responses", {}).get("422")
+            if invalid is not None:
+                invalid["content"] = {"application/json": {"schema": ref}}
+                if invalid.get("description") == "Validation Error":
+                    invalid["description"] = errors.DESCRIPTIONS[422]
+        for name in ("HTTPValidationError", "ValidationError"):
+            spec.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]

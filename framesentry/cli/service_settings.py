@@ -1,0 +1,20 @@
+"""Settings for the service commands, with invalid configuration reported as one clear line."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from framesentry.config import Settings, get_settings
+from framesentry.errors import ConfigError
+
+
+def load_settings() -> Settings:
+    """``get_settings()``, turning validation errors into a ``ConfigError`` (printed without a traceback)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

@@ -1,0 +1,163 @@
+"""The product's audio spoof detector: fast spectral CNN, optionally fused with pretrained AASIST.
+
+Artefacts live in ``Settings().models_dir / "audio"`` (committed, written by ``framesentry train audio``):
+``spectral_cnn.pt`` (state dict), ``calibration.json`` and ``model_card.json``. The card says whether the
+fusion uses AASIST (whose weights are read from ``shared_dir``, never copied into the repo), the fusion
+weights, and the calibrator that maps the fused logit to p_fake. Convention: fake logit = higher is more
+fake; AASIST's is ``logit[0] - logit[1]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from framesentry.config import Settings
+from framesentry.errors import ModelError
+from framesentry.inference.calibration import Calibrator
+
+WEIGHTS_NAME = "spectral_cnn.pt"
+CARD_NAME = "model_card.json"
+CALIBRATION_NAME = "calibration.json"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex digest, recorded in the card so a stale or swapped weights file is refused."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def batched(n: int, batch: int) -> list[slice]:
+    return [slice(i, min(i + batch, n)) for i in range(0, n, batch)]
+
+
+def cnn_logits(model: Any, windows: NDArray[np.float32], batch: int = 32) -> NDArray[np.float64]:
+    """Fake logits of the spectral CNN for ``[N, T]`` windows (eval mode, no grad)."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for sl in batched(len(windows), batch):
+            out.append(model(torch.from_numpy(np.ascontiguousarray(windows[sl], dtype=np.float32))).double().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def aasist_fake_logits(model: Any, windows: NDArray[np.float32], batch: int = 16) -> NDArray[np.float64]:
+    """AASIST ``logit[0] - logit[1]`` (spoof minus bona fide) for ``[N, 64600]`` windows."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for sl in batched(len(windows), batch):
+            lo = model(torch.from_numpy(np.ascontiguousarray(windows[sl], dtype=np.float32))).double()
+            out.append((lo[:, 0] - lo[:, 1]).numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+class AudioDetector:
+    """Calibrated p_fake for 64,600-sample windows of 16 kHz mono audio."""
+
+    def __init__(self, cnn: Any, card: dict[str, Any], calibrator: Calibrator, aasist: Any | None) -> None:
+        self.cnn = cnn
+        self.card = card
+        self.calibrator = calibrator
+        self.aasist = aasist
+        self.version: str = str(card["version"])
+        self.window_samples: int = int(card["window_samples"])
+        self.fusion: dict[str, Any] = card["fusion"]
+
+    @classmethod
+    def load(cls, settings: Settings | None = None, model_dir: Path | None = None) -> AudioDetector:
+        """Load the committed detector; ``ModelError`` if any file is missing or does not match its card."""
+        import torch
+
+        from framesentry.inference.audio.aasist import load_aasist
+        from framesentry.inference.audio.spectral import SpectralCNN
+
+        settings = settings or Settings()
+        root = model_dir or settings.models_dir / "audio"
+        paths = {n: root / n for n in (WEIGHTS_NAME, CARD_NAME, CALIBRATION_NAME)}
+        for p in paths.values():
+            if not p.is_file():
+                raise ModelError(f"audio model file missing: {p}; run `framesentry train audio` and copy its output")
+        try:
+            card = json.loads(paths[CARD_NAME].read_text())
+            calibrator = Calibrator.from_dict(json.loads(paths[CALIBRATION_NAME].read_text()))
+        except (ValueError, KeyError) as exc:
+            raise ModelError(f"audio model card/calibration unreadable in {root}: {exc}") from exc
+        digest = sha256_file(paths[WEIGHTS_NAME])
+        if digest != card.get("weights_sha256"):
+            raise ModelError(f"{paths[WEIGHTS_NAME]} does not match its model card (sha256 {digest[:12]}...)")
+        cnn = SpectralCNN(width=int(card.get("cnn_width", 16)), phase=bool(card.get("cnn_phase", False)))
+        try:
+            cnn.load_state_dict(torch.load(paths[WEIGHTS_NAME], map_location="cpu", weights_only=True), strict=True)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise ModelError(f"spectral CNN weights do not fit the architecture: {exc}") from exc
+        cnn.eval()
+        aasist = None
+        if card["fusion"].get("use_aasist"):
+            aasist = load_aasist(settings.shared_dir, str(card["fusion"].get("aasist_variant", "AASIST")))
+        if settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
+        return cls(cnn, card, calibrator, aasist)
+
+    def logits(self, windows: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Uncalibrated fused fake logit per window."""
+        from framesentry.inference.audio.residual import residual_peakiness
+
+        x = self._check(windows)
+        aasist = aasist_fake_logits(self.aasist, x) if self.aasist is not None else None
+        return self.fuse(cnn_logits(self.cnn, x), residual_peakiness(x), aasist)
+
+    def fuse(
+        self, cnn: NDArray[np.float64], peaky: NDArray[np.float64], aasist: NDArray[np.float64] | None = None
+    ) -> NDArray[np.float64]:
+        """Fused logit from already computed parts (used by evaluation with cached AASIST scores)."""
+        from framesentry.inference.audio.fusion import apply_fusion, raw_features
+
+        if self.fusion["use_aasist"] and aasist is None:
+            raise ModelError("this audio model fuses AASIST scores but none were given")
+        return apply_fusion(self.fusion, raw_features(cnn, peaky, aasist if self.fusion["use_aasist"] else None))
+
+    def predict(self, windows: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Calibrated p_fake ``[N]`` for float32 windows ``[N, window_samples]`` in [-1, 1] at 16 kHz."""
+        return np.asarray(self.calibrator(self.logits(windows)), dtype=np.float32)
+
+    def score_signal(
+        self, audio: NDArray[np.float32], settings: Settings | None = None, vad: Any | None = None
+    ) -> list[dict[str, float | None]]:
+        """Score a whole mono 16 kHz signal: one entry per window with ``start_s``, ``end_s``,
+        ``speech_fraction`` and ``p_fake`` (``None`` where too little speech, so it is not scored)."""
+        from framesentry.inference.audio.vad import VoiceActivity
+        from framesentry.inference.audio.windows import stack_windows
+
+        settings = settings or Settings()
+        rate = settings.audio_sample_rate
+        stride = round(settings.audio_stride_s * rate)
+        spans, wins = stack_windows(audio, rate, self.window_samples, stride)
+        fractions = (vad or VoiceActivity()).window_fractions(audio, rate, self.window_samples, stride)
+        keep = fractions >= settings.vad_min_speech_fraction
+        p = np.full(len(spans), np.nan)
+        if keep.any():
+            p[keep] = self.predict(wins[keep])
+        return [
+            {"start_s": float(a), "end_s": float(b), "speech_fraction": float(f),
+             "p_fake": None if np.isnan(q) else float(q)}
+            for (a, b), f, q in zip(spans, fractions, p, strict=True)
+        ]
+
+    def _check(self, windows: NDArray[np.float32]) -> NDArray[np.float32]:
+        x = np.asarray(windows, dtype=np.float32)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != self.window_samples:
+            raise ValueError(f"expected windows of shape [N, {self.window_samples}], got {x.shape}")
+        return x

@@ -1,0 +1,97 @@
+"""The Celery tasks: thin wrappers that turn a runner/webhook outcome into ack, retry or a follow-up task."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from celery import Celery, Task
+from celery.exceptions import TimeLimitExceeded
+
+from framesentry.errors import JobTimeLimitError, TransientError
+from framesentry.jobs import webhooks
+from framesentry.jobs.context import JobContext
+from framesentry.jobs.runner import TRANSIENT, mark_failed, retry_delay_s, run_analysis
+
+log = logging.getLogger(__name__)
+
+ANALYZE = "framesentry.analyze"
+DELIVER_WEBHOOK = "framesentry.deliver_webhook"
+
+
+def context_of(app: Celery) -> JobContext:
+    ctx = getattr(app, "framesentry_context", None)
+    if not isinstance(ctx, JobContext):
+        raise RuntimeError("Celery app was not made by framesentry.jobs.app.create_celery")
+    return ctx
+
+
+class AnalysisTask(Task):
+    """Adds a failure hook: a job killed by the hard time limit (or a bug that escaped) is marked failed."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   einfo: Any) -> None:
+        analysis_id = uuid.UUID(str(args[0] if args else kwargs["analysis_id"]))
+        if isinstance(exc, TimeLimitExceeded):
+            code, message = JobTimeLimitError.code, "The analysis ran past the hard time limit and was stopped."
+        elif isinstance(exc, TRANSIENT):
+            code, message = TransientError.code, f"The analysis kept failing on a temporary fault: {exc}"
+        else:
+            code, message = "internal_error", "The analysis failed because of an internal error; it has been logged."
+        try:
+            mark_failed(context_of(self.app), analysis_id, code, message)
+        except Exception:
+            log.exception("could not mark analysis %s failed", analysis_id)
+
+
+def register_tasks(app: Celery) -> None:
+    """Attach the tasks to ``app`` (each app gets its own, bound to its own settings and context)."""
+    settings = context_of(app).settings
+
+    @app.task(
+        name=ANALYZE,
+        base=AnalysisTask,
+        shared=False,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        soft_time_limit=settings.job_time_limit_s + 30,
+        time_limit=settings.job_time_limit_s + 90,
+        max_retries=None,
+    )
+    def analyze(self: Task, analysis_id: str, transient_retries: int = 0) -> str:
+        """Analyse one uploaded file; the database row says how it went."""
+        ctx = context_of(self.app)
+        try:
+            outcome = run_analysis(ctx, uuid.UUID(analysis_id), retries_done=transient_retries)
+        except TRANSIENT as exc:  # the database or broker failed before the job could even be claimed
+            if transient_retries >= settings.job_max_retries:
+                raise
+            log.warning("analysis %s: %s before start; retrying", analysis_id, exc)
+            raise self.retry(args=[analysis_id], kwargs={"transient_retries": transient_retries + 1},
+                             countdown=retry_delay_s(settings.job_retry_backoff_s, transient_retries)) from exc
+        log.info("analysis %s: %s", analysis_id, outcome.kind)
+        if outcome.notify:
+            app.send_task(DELIVER_WEBHOOK, args=[analysis_id, str(uuid.uuid4())], queue=settings.queue_name)
+        if outcome.kind in ("retry", "busy"):
+            # Only transient faults use up the retry budget; waiting for another worker's lease does not.
+            retries = transient_retries + 1 if outcome.kind == "retry" else transient_retries
+            raise self.retry(args=[analysis_id], kwargs={"transient_retries": retries},
+                             countdown=outcome.retry_in_s)
+        return outcome.kind
+
+    @app.task(name=DELIVER_WEBHOOK, bind=True, shared=False, acks_late=True, max_retries=None)
+    def deliver_webhook(self: Task, analysis_id: str, delivery_id: str) -> str:
+        """POST the signed event; retried with backoff until it is accepted or attempts run out."""
+        ctx = context_of(self.app)
+        try:
+            outcome = webhooks.deliver(ctx, uuid.UUID(analysis_id), uuid.UUID(delivery_id))
+        except TRANSIENT as exc:  # our own database hiccuped: try again later, within the attempt budget
+            if self.request.retries >= 2 * settings.webhook_max_attempts:
+                raise
+            delay = webhooks.backoff_s(settings.webhook_backoff_s, 1 + self.request.retries)
+            raise self.retry(countdown=delay) from exc
+        if outcome.retry_in_s is not None:
+            raise self.retry(countdown=outcome.retry_in_s)
+        return "delivered" if outcome.delivered else "stopped"

@@ -1,0 +1,184 @@
+"""Job machinery in embedded mode (in-process Celery worker on the memory broker, SQLite): progress, retries
+with backoff for transient faults, no retry for bad media, the time limit, deletion mid-job, signed webhooks
+with retries, and recovery of unfinished jobs after a restart.
+
+The detector is replaced by a scripted analyser where a test is about the job plumbing (what a fault does,
+how progress flows); the bad-media test and the end-to-end tests run the real pipeline.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from service_helpers import (
+    ScriptedAnalyzer,
+    WebhookReceiver,
+    finished,
+    poll_until,
+    running_api,
+    upload,
+    verify_webhook,
+    wait_for,
+)
+
+from framesentry.api.app import create_app
+from framesentry.config import Settings
+from framesentry.errors import CorruptMediaError, TransientError
+from framesentry.store import analyses as repo
+from framesentry.store.db import Database
+
+pytest_plugins = ["conftest_service"]
+
+
+def settings_for(work: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"job_heartbeat_s": 0.5, "job_retry_backoff_s": 0.5, "webhook_backoff_s": 0.2,
+                              "queue_name": f"test-{uuid.uuid4().hex[:8]}"}  # memory queues are per process
+    return Settings(work_dir=work, **(values | overrides))
+
+
+@contextmanager
+def server(settings: Settings, analyzer: Any = None, run_worker: bool = True) -> Iterator[httpx.Client]:
+    app = create_app(settings, analyzer=analyzer, run_worker=run_worker)
+    with running_api(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        yield client
+
+
+def test_progress_result_and_signed_webhook(tmp_path: Path, clip_faces_speech: Path,
+                                            webhook_receiver: WebhookReceiver) -> None:
+    """upload -> queued -> running with rising progress -> done with the result stored -> one signed webhook."""
+    settings = settings_for(tmp_path)
+    analyzer = ScriptedAnalyzer(steps=6, step_s=0.3)
+    with server(settings, analyzer) as client:
+        created = upload(client, clip_faces_speech, callback_url=webhook_receiver.url)
+        assert created.status_code == 202 and created.json()["status"] == "queued"
+        aid = created.json()["id"]
+        seen: list[dict[str, Any]] = []
+        body = poll_until(client, aid, finished, 30, seen)
+        assert body["status"] == "done", body
+        running = [b["progress_pct"] for b in seen if b["status"] == "running"]
+        assert any(0 < p < 100 for p in running), running
+        assert running == sorted(running)
+        assert {b["stage"] for b in seen if b["status"] == "running"} & {"visual", "audio"}
+        assert body["verdict"] == "fake" and body["p_fake"] == 0.82 and body["progress_pct"] == 100
+        assert body["result"]["media"]["path"] == clip_faces_speech.name  # no server paths leak
+        assert body["result"]["models"] == {"audio": "scripted"}
+        [hook] = webhook_receiver.wait(1)
+        payload = verify_webhook(hook, settings.webhook_secret.get_secret_value())
+        assert payload["event"] == "analysis.completed" and payload["analysis"]["id"] == aid
+        assert payload["analysis"]["verdict"] == "fake"
+        assert hook.headers["x-framesentry-event"] == "analysis.completed"
+        attempts = wait_for(lambda: client.get(f"/v1/analyses/{aid}/webhooks").json()["items"], 10, "attempt row")
+        assert [(a["attempt"], a["succeeded"], a["status_code"]) for a in attempts] == [(1, True, 204)]
+    db = Database(settings.database_url)
+    with db.session() as s:
+        rows = repo.audio_segments_of(s, uuid.UUID(aid))
+    assert [(r.start_s, r.speech) for r in rows] == [(0.0, True), (2.0, True), (4.0, False)]
+
+
+def test_transient_fault_is_retried_with_backoff(tmp_path: Path, clip_faces_speech: Path) -> None:
+    analyzer = ScriptedAnalyzer(faults=[TransientError("database hiccup"), ConnectionError("reset")])
+    with server(settings_for(tmp_path, job_retry_backoff_s=0.5, job_max_retries=3), analyzer) as client:
+        aid = upload(client, clip_faces_speech).json()["id"]
+        body = poll_until(client, aid, finished, 30)
+    assert body["status"] == "done" and body["attempts"] == 3
+    gaps = [b - a for a, b in zip(analyzer.calls, analyzer.calls[1:], strict=False)]
+    assert gaps[0] >= 0.45 and gaps[1] >= 0.95, gaps  # 0.5 s, then 1 s: exponential backoff
+
+
+def test_transient_fault_gives_up_after_max_retries(tmp_path: Path, clip_faces_speech: Path,
+                                                    webhook_receiver: WebhookReceiver) -> None:
+    analyzer = ScriptedAnalyzer(faults=[TransientError("down")] * 5)
+    settings = settings_for(tmp_path, job_retry_backoff_s=0.2, job_max_retries=1)
+    with server(settings, analyzer) as client:
+        aid = upload(client, clip_faces_speech, callback_url=webhook_receiver.url).json()["id"]
+        body = poll_until(client, aid, finished, 30)
+        assert body["status"] == "failed" and body["error"]["code"] == "transient_error"
+        assert len(analyzer.calls) == 2
+        payload = verify_webhook(webhook_receiver.wait(1)[0], settings.webhook_secret.get_secret_value())
+        assert payload["event"] == "analysis.failed" and payload["analysis"]["error"]["code"] == "transient_error"
+
+
+def test_bad_media_is_not_retried(tmp_path: Path, clip_faces_speech: Path, truncated_clip: Path) -> None:
+    """Real pipeline: a stored file that turns out corrupt fails once with its media error code, no retry."""
+    settings = settings_for(tmp_path, job_retry_backoff_s=0.2)
+    with server(settings) as client:
+        aid = upload(client, clip_faces_speech).json()["id"]
+        # Swap the stored bytes for a damaged file, as if the disk copy had been corrupted.
+        [stored] = (tmp_path / "service" / "media" / "videos").iterdir()
+        stored.write_bytes(truncated_clip.read_bytes())
+        body = poll_until(client, aid, finished, 60)
+    assert body["status"] == "failed" and body["error"]["code"] == "corrupt_media" and body["attempts"] == 1
+
+
+def test_scripted_media_error_is_not_retried(tmp_path: Path, clip_faces_speech: Path) -> None:
+    analyzer = ScriptedAnalyzer(faults=[CorruptMediaError("broken at 3.0 s", at_s=3.0)])
+    with server(settings_for(tmp_path), analyzer) as client:
+        aid = upload(client, clip_faces_speech).json()["id"]
+        body = poll_until(client, aid, finished, 30)
+    assert body["error"] == {"code": "corrupt_media", "message": "broken at 3.0 s", "details": {"at_s": 3.0}}
+    assert len(analyzer.calls) == 1 and body["attempts"] == 1
+
+
+def test_time_limit(tmp_path: Path, clip_faces_speech: Path) -> None:
+    analyzer = ScriptedAnalyzer(steps=20, step_s=0.2)
+    with server(settings_for(tmp_path, job_time_limit_s=1.0), analyzer) as client:
+        aid = upload(client, clip_faces_speech).json()["id"]
+        body = poll_until(client, aid, finished, 30)
+    assert body["status"] == "failed" and body["error"]["code"] == "time_limit_exceeded"
+    assert body["error"]["details"] == {"limit_s": 1.0}
+
+
+def test_delete_while_running_stops_the_job(tmp_path: Path, clip_faces_speech: Path) -> None:
+    analyzer = ScriptedAnalyzer(steps=40, step_s=0.2)
+    with server(settings_for(tmp_path), analyzer) as client:
+        first = upload(client, clip_faces_speech).json()["id"]
+        poll_until(client, first, lambda b: b["status"] == "running" and b["progress_pct"] > 0, 30)
+        assert client.delete(f"/v1/analyses/{first}").status_code == 204
+        analyzer.steps = 2  # the next job is short: it only runs once the deleted one has stopped
+        second = upload(client, clip_faces_speech).json()["id"]
+        body = poll_until(client, second, finished, 15)
+    assert body["status"] == "done"
+    assert len(list((tmp_path / "service" / "media" / "videos").iterdir())) == 1  # the deleted job's file is gone
+
+
+def test_webhook_retried_until_accepted(tmp_path: Path, clip_faces_speech: Path,
+                                        webhook_receiver: WebhookReceiver) -> None:
+    webhook_receiver.fail_first = 2
+    settings = settings_for(tmp_path, webhook_backoff_s=0.2, webhook_max_attempts=5)
+    with server(settings, ScriptedAnalyzer(steps=1)) as client:
+        aid = upload(client, clip_faces_speech, callback_url=webhook_receiver.url).json()["id"]
+        hooks = webhook_receiver.wait(3)
+        ids = {h.headers["x-framesentry-delivery"] for h in hooks}
+        assert len(ids) == 1 and [h.headers["x-framesentry-attempt"] for h in hooks] == ["1", "2", "3"]
+        for hook in hooks:
+            verify_webhook(hook, settings.webhook_secret.get_secret_value())
+        attempts = wait_for(lambda: [a for a in client.get(f"/v1/analyses/{aid}/webhooks").json()["items"]
+                                     if a["succeeded"]], 10, "successful attempt")
+        rows = client.get(f"/v1/analyses/{aid}/webhooks").json()["items"]
+    assert [(a["attempt"], a["status_code"], a["succeeded"]) for a in rows] == [
+        (1, 500, False), (2, 500, False), (3, 204, True)]
+    assert attempts[0]["attempt"] == 3
+    time.sleep(0.5)
+    assert len(webhook_receiver.received) == 3  # delivered once accepted: no further attempts
+
+
+def test_unfinished_jobs_survive_a_restart(tmp_path: Path, clip_faces_speech: Path) -> None:
+    """Stop the embedded server mid-job and with a job still queued: both finish after the next start."""
+    settings = settings_for(tmp_path)
+    slow = ScriptedAnalyzer(steps=50, step_s=0.2)
+    with server(settings, slow) as client:
+        running = upload(client, clip_faces_speech).json()["id"]
+        queued = upload(client, clip_faces_speech).json()["id"]
+        poll_until(client, running, lambda b: b["status"] == "running" and b["progress_pct"] > 0, 30)
+    with server(settings, run_worker=False) as client:  # what the database says after the stop
+        assert client.get(f"/v1/analyses/{running}").json()["stage"] == "interrupted"
+        assert client.get(f"/v1/analyses/{queued}").json()["status"] == "queued"
+    with server(settings, ScriptedAnalyzer(steps=1)) as client:
+        for aid in (running, queued):
+            assert poll_until(client, aid, finished, 30)["status"] == "done"
