@@ -199,7 +199,7 @@ class ScriptedAnalyzer:
         return AnalysisResult(
             verdict=verdict, p_fake=p_fake, confidence=confidence, thresholds={"real": 0.3, "fake": 0.7},
             visual=ModalityScore(status="no_face"), audio=ModalityScore(status="ok", p_fake=p_fake, windows_scored=2),
-            faces=[], segments=segments, suspicious_segments=segments[:1],
+            faces=[], segments=segments, frames=[], audio_windows=[], suspicious_segments=segments[:1],
             media=MediaSummary(path=str(path), container=info.container_format, duration_s=info.duration_s or 0.0,
                                size_bytes=info.size_bytes, has_video=info.has_video, has_audio=info.has_audio),
             timing_s={"total": 0.1}, models={"audio": "scripted"},

@@ -112,6 +112,9 @@ def test_upload_to_verdict_with_webhook(api: httpx.Client, service: dict[str, An
         row = repo.get(session, uuid.UUID(aid))
         assert row is not None and row.status == "done" and row.p_fake == result["p_fake"]
         assert len(repo.audio_segments_of(session, row.id)) == len(result["segments"])
+        frames = repo.frames_of(session, row.id)
+        assert len(frames) == len({f["t_s"] for f in result["frames"]}) > 0
+        assert sum(len(f.faces) for f in frames) == len(result["frames"])
         assert repo.list_page(session, owner_id=row.owner_id, sha256=body["video"]["sha256"]).total == 1
     db.engine.dispose()
 

@@ -31,6 +31,10 @@ def test_faces_and_speech_are_both_scored(clip_faces_speech: Path, detectors: De
     assert {"probe", "visual", "audio", "total"} <= set(result.timing_s)
     assert {"visual", "audio", "faces"} <= set(result.models)
     assert result.segments and result.segments[0].start_s == 0.0
+    # The raw evidence is kept: every scored face and speech window, consistent with the summaries.
+    assert len(result.frames) == result.visual.windows_scored
+    assert len(result.audio_windows) == result.audio.windows_scored
+    assert result.faces[0].max_p_fake == pytest.approx(max(f.p_fake for f in result.frames))
     # Progress is reported per stage and reaches the end of the file.
     assert {s for s, _ in stages} == {"visual", "audio"}
     assert max(f for s, f in stages if s == "visual") > 0.8
@@ -106,7 +110,7 @@ def test_cli_json_and_clear_errors(clip_faces_speech: Path, not_media_file: Path
                         capture_output=True, text=True, env=env, timeout=300)
     assert ok.returncode == 0, ok.stderr
     data = json.loads(ok.stdout)
-    assert data["schema_version"] == "1.0" and data["verdict"] in {"real", "fake", "uncertain"}
+    assert data["schema_version"] == "1.1" and data["verdict"] in {"real", "fake", "uncertain"}
     bad = subprocess.run([sys.executable, "-m", "framesentry", "analyze", str(not_media_file)],
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2

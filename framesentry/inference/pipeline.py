@@ -27,6 +27,8 @@ from framesentry.inference.fusion import (
 )
 from framesentry.inference.result import (
     AnalysisResult,
+    AudioWindowScore,
+    FaceScore,
     FaceTrack,
     MediaSummary,
     ModalityScore,
@@ -234,6 +236,8 @@ def _assemble(
         audio=audio,
         faces=tracks,
         segments=segments,
+        frames=[FaceScore(t_s=f.t_s, track_id=f.track_id, box=f.box, p_fake=f.p_fake) for f in faces],
+        audio_windows=[AudioWindowScore(start_s=w.start_s, end_s=w.end_s, p_fake=w.p_fake) for w in windows],
         suspicious_segments=suspicious,
         media=MediaSummary(
             path=str(info.path),

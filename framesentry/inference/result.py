@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 class Verdict(StrEnum):
@@ -42,6 +42,23 @@ class FaceTrack(BaseModel):
     p_fake: float = Field(ge=0, le=1, description="Mean calibrated p_fake over the track's frames.")
     max_p_fake: float = Field(ge=0, le=1)
     box: tuple[int, int, int, int] = Field(description="Largest box of the track: x1, y1, x2, y2 in pixels.")
+
+
+class FaceScore(BaseModel):
+    """One face on one sampled frame: the raw evidence behind tracks and segments."""
+
+    t_s: float
+    track_id: int
+    box: tuple[int, int, int, int]
+    p_fake: float = Field(ge=0, le=1)
+
+
+class AudioWindowScore(BaseModel):
+    """One scored speech window (windows without enough speech are counted, not listed)."""
+
+    start_s: float
+    end_s: float
+    p_fake: float = Field(ge=0, le=1)
 
 
 class Segment(BaseModel):
@@ -79,6 +96,8 @@ class AnalysisResult(BaseModel):
     audio: ModalityScore
     faces: list[FaceTrack]
     segments: list[Segment]
+    frames: list[FaceScore] = Field(description="Every scored face on every sampled frame, in time order.")
+    audio_windows: list[AudioWindowScore] = Field(description="Every scored speech window, in time order.")
     suspicious_segments: list[Segment] = Field(description="The most suspicious segments, worst first.")
     media: MediaSummary
     timing_s: dict[str, float] = Field(description="Wall-clock seconds per stage, and 'total'.")

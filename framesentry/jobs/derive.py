@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
-from framesentry.inference.result import AnalysisResult
-from framesentry.store.analyses import AudioSegmentRow, Completion
+from framesentry.inference.result import AnalysisResult, FaceScore
+from framesentry.store.analyses import AudioSegmentRow, Completion, FrameRow
+
+
+def frame_rows(result: AnalysisResult) -> list[FrameRow]:
+    """One row per sampled frame that had faces, with each face's track, box and score."""
+    by_time: dict[float, list[FaceScore]] = {}
+    for face in result.frames:
+        by_time.setdefault(face.t_s, []).append(face)
+    return [
+        FrameRow(
+            t_s=t,
+            faces=[{"track_id": f.track_id, "box": list(f.box), "p_fake": f.p_fake} for f in faces],
+            max_p_fake=max(f.p_fake for f in faces),
+        )
+        for t, faces in sorted(by_time.items())
+    ]
 
 
 def audio_segment_rows(result: AnalysisResult) -> list[AudioSegmentRow]:
@@ -30,8 +45,6 @@ def completion(result: AnalysisResult, display_name: str) -> Completion:
         audio_p_fake=clean.audio.p_fake,
         model_versions=dict(clean.models),
         result=clean.model_dump(mode="json"),
-        # Result schema 1.0 carries per-track and per-segment scores but no per-frame observations, so the
-        # frames table stays empty until the pipeline reports them (the store already accepts FrameRow).
-        frames=[],
+        frames=frame_rows(clean),
         audio_segments=audio_segment_rows(clean),
     )
