@@ -134,3 +134,43 @@ def test_missing_or_tampered_weights_raise_model_error(tmp_path: Path, settings:
     weights.unlink()
     with pytest.raises(ModelError, match="weights missing"):
         VisualDetector.load(Settings(models_dir=tmp_path))
+
+
+def test_framing_jitter_zooms_out_and_shifts() -> None:
+    """Zoom-out puts new border around a smaller face; shift moves it; same seed, same output."""
+    img = np.full((144, 144, 3), 200, dtype=np.uint8)
+    img[60:84, 60:84] = 0  # a dark square marks the face centre
+    plain = dict(flip_p=0, color_p=0, rescale_p=0, blur_p=0, noise_p=0, jpeg_p=0)
+    zoom = AugmentConfig(framing_p=1, zoom_min=1.2, zoom_max=1.2, shift_max=0.0, texture_p=1, **plain)
+    out = degrade(img, np.random.default_rng(4), zoom)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert np.array_equal(out, degrade(img, np.random.default_rng(4), zoom))
+    dark = np.argwhere(out.max(axis=2) < 60)
+    side = dark.max(axis=0) - dark.min(axis=0) + 1
+    assert np.all(np.abs(side - 24 / 1.2) <= 2), side  # the marker shrank by the zoom factor
+    assert np.abs(out[:4].astype(int) - 200).mean() > 5  # border is texture, not the image
+    shift = AugmentConfig(framing_p=1, zoom_min=1.0, zoom_max=1.0, shift_max=0.08, texture_p=0, **plain)
+    views = [degrade(img, np.random.default_rng(s), shift) for s in range(6)]
+    centres = [np.argwhere(v.max(axis=2) < 60).mean(axis=0) for v in views]
+    assert max(np.abs(c - 71.5).max() for c in centres) > 3  # the marker moved off-centre in some views
+
+
+def test_init_from_loads_weights_and_card_lists_both_commands(tmp_path: Path, settings: Settings) -> None:
+    """--init-from loads an exported model exactly; the fine-tune card reproduces base then fine-tune."""
+    import torch
+
+    from framesentry.inference.visual.card import reproduce_command
+
+    base = settings.models_dir / "visual"
+    model = model_mod.build_model()
+    train_mod.load_init_weights(model, base / "weights.pt")
+    saved = torch.load(base / "weights.pt", map_location="cpu", weights_only=True)
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+    with pytest.raises(ModelError, match="not found"):
+        train_mod.load_init_weights(model, tmp_path / "nope.pt")
+    cfg = train_mod.TrainConfig(out_dir=tmp_path, epochs=1, lr=1e-4, init_from=base / "weights.pt")
+    cmds = reproduce_command(cfg)
+    base_card = json.loads((base / "model_card.json").read_text())["reproduce"]
+    first = base_card if isinstance(base_card, str) else base_card[0]
+    assert cmds[0] == first.replace("--out <dir>", "--out <base_dir>")
+    assert "--init-from <base_dir>/weights.pt" in cmds[-1] and "--lr 0.0001" in cmds[-1]

@@ -17,6 +17,13 @@ def visual(
     seed: int = typer.Option(1234, help="Seed for init, shuffling and augmentation."),
     threads: int = typer.Option(2, min=1, help="torch CPU threads."),
     no_pretrained: bool = typer.Option(False, "--no-pretrained", help="Start from random weights (ablation)."),
+    init_from: Path | None = typer.Option(
+        None, help="Start from these weights (an exported weights.pt or a best.pt) instead of ImageNet: fine-tune."
+    ),
+    warmup_steps: int = typer.Option(150, min=0, help="Linear LR warm-up steps before the cosine decay."),
+    framing_p: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Share of images given zoom-out/shift framing jitter (0 = base recipe)."
+    ),
     export_from: Path | None = typer.Option(
         None, help="Skip training: export this checkpoint (e.g. a stopped run's best.pt) with the same options."
     ),
@@ -29,6 +36,7 @@ def visual(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from framesentry.config import get_settings
     from framesentry.errors import DataError
+    from framesentry.inference.visual.augment import AugmentConfig
     from framesentry.inference.visual.card import export_model
     from framesentry.inference.visual.train import TrainConfig, train_visual
 
@@ -43,6 +51,9 @@ def visual(
         seed=seed,
         threads=threads,
         pretrained=not no_pretrained,
+        warmup_steps=warmup_steps,
+        init_from=init_from.resolve() if init_from else None,
+        augment=AugmentConfig(framing_p=framing_p),
     )
     if export_from is not None:
         if not export_from.is_file():

@@ -19,7 +19,7 @@ import torch
 from framesentry.config import Settings
 from framesentry.inference.calibration import fit_temperature
 from framesentry.inference.visual.dataset import read_labels, split_indices
-from framesentry.inference.visual.evaluate import metrics_report, robustness_report, split_data
+from framesentry.inference.visual.evaluate import framing_report, metrics_report, robustness_report, split_data
 from framesentry.inference.visual.model import ARCH, CARD_NAME, batched_logits, build_model, sha256_file
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def export_model(
     }
     if cfg.limit is None:
         metrics["test_auc_degraded"] = robustness_report(logit_fn, x_test, y_test)
+        metrics["framing"] = framing_report(logit_fn, calibrator, settings)
     log(f"export: val {metrics['val']} test {metrics['test']}")
     card: dict[str, Any] = {
         "name": "FrameSentry visual deepfake detector",
@@ -113,6 +114,7 @@ def export_model(
             "history": history or [],
             "selection": "best val AUC (on the 144 px training cache, no augmentation) over epochs",
             "pretrained": "torchvision ImageNet MobileNetV2 (mobilenet_v2-b0353104.pth)",
+            "init_from": str(cfg.init_from) if cfg.init_from else None,
             "torch": torch.__version__,
         },
         "config": cfg.to_dict(),
@@ -128,8 +130,12 @@ def export_model(
     return card
 
 
-def reproduce_command(cfg: TrainConfig) -> str:
-    """The one command that rebuilds this model from the shared data."""
+def reproduce_command(cfg: TrainConfig) -> list[str]:
+    """The commands, in order, that rebuild this model from the shared data.
+
+    A fine-tuned model lists its starting model's commands first (read from the card next to the
+    ``init_from`` weights), then its own, so the chain stays reproducible from ImageNet.
+    """
     parts = [
         "framesentry train visual",
         f"--epochs {cfg.epochs}",
@@ -139,9 +145,21 @@ def reproduce_command(cfg: TrainConfig) -> str:
         f"--seed {cfg.seed}",
         f"--threads {cfg.threads}",
     ]
+    if cfg.warmup_steps != 150:
+        parts.append(f"--warmup-steps {cfg.warmup_steps}")
+    if cfg.augment.framing_p > 0:
+        parts.append(f"--framing-p {cfg.augment.framing_p:g}")
     if cfg.limit is not None:
         parts.append(f"--limit {cfg.limit}")
-    return " ".join([*parts, "--out <dir>"])
+    if cfg.init_from is None:
+        return [" ".join([*parts, "--out <dir>"])]
+    base_card = cfg.init_from.parent / CARD_NAME
+    base: list[str] = ["<command that produced the starting weights: unknown>"]
+    if base_card.is_file():
+        prev = json.loads(base_card.read_text()).get("reproduce", base)
+        base = [prev] if isinstance(prev, str) else list(prev)
+    base = [c.replace("--out <dir>", "--out <base_dir>") for c in base]
+    return [*base, " ".join([*parts, "--init-from <base_dir>/weights.pt", "--out <dir>"])]
 
 
 def _fmt(x: Any) -> str:
@@ -165,6 +183,15 @@ def render_markdown(card: dict[str, Any]) -> str:
     size_txt = ", ".join(f"{k} {v['images']} ({v['real']} real / {v['fake']} fake)" for k, v in sizes.items())
     degraded = m.get("test_auc_degraded", {})
     deg_txt = ", ".join(f"{k}: {_fmt(v)}" for k, v in degraded.items()) or "not measured"
+    fr = m.get("framing")
+    fr_txt = (
+        f"{fr['n_recrops']} recrops of {fr['n_faces']} test faces (1280x720 scene, widths {fr['widths']}, "
+        f"MTCNN + crop_face): AUC {_fmt(fr['recrop_auc'])} (same faces as given: "
+        f"{_fmt(fr['original_auc_same_faces'])}), mean |p_recrop - p_original| {_fmt(fr['mean_abs_shift'])}, "
+        f"p90 {_fmt(fr['p90_abs_shift'])}, decisions flipped {_fmt(fr['flip_rate_at_0.5'])}."
+        if fr
+        else "not measured"
+    )
     tr = card["training"]
     secs = tr["train_seconds"]
     lines = [
@@ -185,10 +212,16 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
         f"Test AUC after fixed degradations: {deg_txt}.",
         "",
+        f"Framing consistency (re-detected and re-cropped by the runtime face stage): {fr_txt}",
+        "",
         "## Training",
+        *([f"- Fine-tuned from `{tr['init_from']}` (not from ImageNet directly)."] if tr.get("init_from") else []),
         f"- Epochs run {tr['epochs_run']}, kept epoch {tr['checkpoint_epoch']} ({tr['selection']}); "
         + (f"training time {secs / 60:.1f} min." if secs else "exported from a checkpoint."),
-        f"- Reproduce: `{card['reproduce']}`",
+        "- Reproduce (run in order): "
+        + "; then ".join(
+            f"`{c}`" for c in ([card["reproduce"]] if isinstance(card["reproduce"], str) else card["reproduce"])
+        ),
         f"- Config: `{json.dumps({k: v for k, v in card['config'].items() if k not in ('out_dir', 'run_dir')})}`",
         "",
         "## Licence",

@@ -30,7 +30,12 @@ PRETRAINED_FILE = "mobilenet_v2-b0353104.pth"
 
 def preprocess(crops: NDArray[np.uint8] | torch.Tensor, input_size: int) -> torch.Tensor:
     """uint8 RGB NHWC crops -> float NCHW tensor at ``input_size``, ImageNet-normalised, channels_last."""
-    x = torch.from_numpy(np.ascontiguousarray(crops)) if isinstance(crops, np.ndarray) else crops
+    if isinstance(crops, np.ndarray):
+        # Decoded frames can be read-only views; torch wants memory it may write to.
+        array = crops if crops.flags.writeable and crops.flags.c_contiguous else np.array(crops, order="C")
+        x = torch.from_numpy(array)
+    else:
+        x = crops
     if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[-1] != 3:
         raise ValueError(f"expected uint8 crops [N,H,W,3], got {tuple(x.shape)} {x.dtype}")
     x = x.permute(0, 3, 1, 2).float()

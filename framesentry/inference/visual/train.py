@@ -4,6 +4,8 @@ ImageNet MobileNetV2 is fine-tuned end to end on the train split with degradatio
 epoch the model is scored on the val split and checkpointed, keeping the best by val AUC, so a run stopped
 early still yields a usable model. ``export_model`` then writes weights, calibration (fit on val) and the
 model card into the output folder; test numbers are computed once there and never used for any choice.
+With ``init_from`` the run starts from an exported model's weights instead of ImageNet (a short, low-LR
+fine-tune, e.g. to add framing-jitter augmentation without retraining from scratch).
 """
 
 from __future__ import annotations
@@ -52,11 +54,13 @@ class TrainConfig:
     eval_batch_size: int = 32
     log_every: int = 25
     run_dir: Path | None = None
+    init_from: Path | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["out_dir"], d["run_dir"] = str(self.out_dir), str(self.run_dir) if self.run_dir else None
+        d["init_from"] = str(self.init_from) if self.init_from else None
         return d
 
 
@@ -100,6 +104,20 @@ def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
 
+def load_init_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load an exported ``weights.pt`` (plain state dict) or a training checkpoint (``state_dict`` key)."""
+    from framesentry.errors import ModelError
+
+    if not path.is_file():
+        raise ModelError(f"--init-from weights not found: {path}", path=str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state)
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except (RuntimeError, OSError, ValueError, AttributeError) as exc:
+        raise ModelError(f"cannot initialise from {path}: {exc}", path=str(path)) from exc
+
+
 def _seed_everything(seed: int) -> None:
     import random
 
@@ -131,7 +149,10 @@ def train_visual(cfg: TrainConfig, settings: Settings | None = None) -> TrainRes
     x_va = _pixels(settings, cfg, samples, va_idx)
     log(f"data: train {len(tr_idx)} val {len(va_idx)} pixels {x_tr.shape} loaded in {time.time() - t0:.1f}s")
 
-    model = build_model(pretrained=cfg.pretrained, dropout=cfg.dropout)
+    model = build_model(pretrained=cfg.pretrained and cfg.init_from is None, dropout=cfg.dropout)
+    if cfg.init_from is not None:
+        load_init_weights(model, cfg.init_from)
+        log(f"initialised from {cfg.init_from}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     steps_per_epoch = math.ceil(len(tr_idx) / cfg.batch_size)
