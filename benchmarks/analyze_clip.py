@@ -30,7 +30,7 @@ def naive_baseline(path: Path, detectors: Detectors, seconds: float) -> dict[str
     """Every frame decoded, converted, face-detected and scored at batch 1; every audio window scored."""
     import av
 
-    from framesentry.inference.audio.windows import stream_windows
+    from framesentry.inference.audio.streaming import stream_windows
     from framesentry.inference.faces import crop_face
 
     settings = detectors.settings
@@ -83,6 +83,7 @@ def main() -> None:
     t0 = time.perf_counter()
     result = analyze_file(clip, settings, detectors)
     ours = time.perf_counter() - t0
+    print(f"framesentry: {ours:.2f} s for {info.duration_s:.0f} s of video; running the naive baseline...", flush=True)
     base = naive_baseline(clip, detectors, args.baseline_seconds)
     scale = info.duration_s / min(args.baseline_seconds, info.duration_s)
     base_full = base["total_s"] * scale

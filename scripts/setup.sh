@@ -30,7 +30,10 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
   || { log "Python 3.11 is required"; exit 1; }
 
-pins_hash=$(cat pyproject.toml scripts/requirements-nodeps.txt scripts/setup.sh | sha256sum | cut -c1-12)
+# The base environment is keyed by the torch pins only (the multi-GB part); the project's other pinned
+# dependencies are brought up to date in it on every run, which is a no-op when nothing changed.
+torch_pins="torch==2.14.1 torchvision==0.29.1 torchaudio==2.11.0 $(cat scripts/requirements-nodeps.txt)"
+pins_hash=$(printf '%s' "$torch_pins" | sha256sum | cut -c1-12)
 BASE=${FRAMESENTRY_BASE_VENV:-$HOME/.cache/framesentry/venv-$pins_hash}
 if [ ! -f "$BASE/.framesentry-ready" ]; then
   log "building base environment $BASE (torch from local wheels; several minutes the first time)"
@@ -40,17 +43,26 @@ if [ ! -f "$BASE/.framesentry-ready" ]; then
   # The torch trio first, exactly pinned, so nothing later can pull a different torch.
   "$BASE/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
   "$BASE/bin/pip" install -q torchaudio==2.11.0
-  # Every other dependency of the project (the project itself is installed per checkout below).
-  "$BASE/bin/pip" install -q "$ROOT[dev]"
-  "$BASE/bin/pip" uninstall -q -y framesentry
   "$BASE/bin/pip" install -q --no-deps -r scripts/requirements-nodeps.txt
+  touch "$BASE/.framesentry-ready"
+fi
+# Every other pinned dependency of the project (pyproject's own list + dev), skipped when unchanged.
+deps_hash=$(cat pyproject.toml | sha256sum | cut -c1-12)
+if [ "$(cat "$BASE/.framesentry-deps" 2>/dev/null)" != "$deps_hash" ]; then
+  log "installing the project's pinned dependencies into $BASE"
+  "$BASE/bin/python" - > "$BASE/requirements-project.txt" <<'PYREQ'
+import tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["dev"]))
+PYREQ
+  "$BASE/bin/pip" install -q -r "$BASE/requirements-project.txt"
   "$BASE/bin/python" - <<'PYCHECK'
 import torch, torchvision, torchaudio
 assert torch.__version__.startswith("2.14.1"), torch.__version__
 assert torchvision.__version__.startswith("0.29.1"), torchvision.__version__
 print("torch", torch.__version__, "torchvision", torchvision.__version__, "torchaudio", torchaudio.__version__)
 PYCHECK
-  touch "$BASE/.framesentry-ready"
+  echo "$deps_hash" > "$BASE/.framesentry-deps"
 fi
 
 # --- this checkout's environment -------------------------------------------------------------------
