@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, description="0 = let torch decide.")
     batch_size: int = Field(32, ge=1, le=1024)
 
+    # --- webrtc (WHIP ingest) -- owned by the WHIP helper ---------------------------------------------
+    whip_stall_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="A WHIP publisher that sends no media for this long (or never connects) "
+        "is closed as stalled; ICE consent alone takes ~30 s to notice a vanished peer."
+    )
+
     # --- service (API, jobs, storage) -- owned by the service helper ---------------------------------
     environment: Literal["development", "production"] = Field(
         "development", description="'production' refuses default secrets and an API without keys."

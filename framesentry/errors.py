@@ -137,3 +137,12 @@ class JobTimeLimitError(FrameSentryError):
 
     code = "time_limit_exceeded"
     http_status = 500
+
+
+# --- webrtc (WHIP ingest) -- owned by the WHIP helper ------------------------------------------------------
+
+
+class SdpError(RequestError):
+    """A WHIP offer that is not SDP we can answer (unparsable, or no audio or video to receive)."""
+
+    code = "invalid_sdp"
