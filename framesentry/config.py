@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, description="0 = let torch decide.")
     batch_size: int = Field(32, ge=1, le=1024)
 
+    # --- live ingest (RTMP listener) -- owned by the RTMP helper -------------------------------------
+    rtmp_host: str = Field("127.0.0.1", description="Address the RTMP listener binds (0.0.0.0 for all).")
+    rtmp_port: int = Field(1935, ge=0, le=65535, description="RTMP listener port; 0 = any free port (tests).")
+    rtmp_app: str = Field("live", min_length=1, description="RTMP application: publish to rtmp://host:port/APP/KEY.")
+    live_stall_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="An RTMP publisher that sends nothing for this long (also before it "
+        "publishes) is closed as stalled and its connection dropped."
+    )
+
     # --- webrtc (WHIP ingest) -- owned by the WHIP helper ---------------------------------------------
     whip_stall_timeout_s: float = Field(
         10.0, gt=0, le=600, description="A WHIP publisher that sends no media for this long (or never connects) "

@@ -146,3 +146,12 @@ class SdpError(RequestError):
     """A WHIP offer that is not SDP we can answer (unparsable, or no audio or video to receive)."""
 
     code = "invalid_sdp"
+
+
+# --- live ingest (RTMP listener) -- owned by the RTMP helper ------------------------------------------------
+
+
+class RtmpProtocolError(MediaError):
+    """An RTMP peer broke the protocol (bad handshake, malformed chunk or command, oversized message)."""
+
+    code = "rtmp_protocol_error"

@@ -291,8 +291,42 @@ def test_wrong_content_type_is_415_and_offer_without_media_is_422(server: Server
     assert server.opener.sinks[-1].reasons[0].startswith("error:")
     resp = httpx.post(f"{server.url}/v1/whip/{KEY}", content="hello", headers={"Content-Type": "application/sdp"})
     assert resp.status_code == 422
+    resp = httpx.post(
+        f"{server.url}/v1/whip/{KEY}", content="v=0\r\n" + "a=x\r\n" * 20000,
+        headers={"Content-Type": "application/sdp"},
+    )
+    assert resp.status_code == 413
     assert server.hub.stats()["active"] == 0
     assert httpx.options(f"{server.url}/v1/whip/{KEY}").headers["accept-post"] == "application/sdp"
+
+
+def test_offer_abandoned_mid_answer_frees_its_peer(settings: Settings, clip_faces_speech: Path) -> None:
+    """A publish cancelled while the answer is being made (the HTTP client hung up) closes the sink it opened
+    and leaves no session behind."""
+    from framesentry.stream.whip import WhipHub
+
+    opener = RecordingOpener({KEY})
+    hub = WhipHub(settings, opener)
+
+    async def run() -> None:
+        pc, player = await _offer(clip_faces_speech)
+        task = asyncio.ensure_future(hub.publish(KEY, pc.localDescription.sdp))
+        await asyncio.sleep(0)  # the key is checked and the sink opened; the offer is being applied
+        assert len(opener.sinks) == 1 and not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(100):
+            if opener.sinks[0].closed.is_set() and hub.stats()["active"] == 0:
+                break
+            await asyncio.sleep(0.05)
+        await pc.close()
+        player.video.stop()
+        player.audio.stop()
+
+    asyncio.run(run())
+    assert opener.sinks[0].reasons == ["error: offer abandoned"]
+    assert hub.stats()["active"] == 0
 
 
 def test_publisher_that_vanishes_is_closed_within_the_stall_timeout(server: Server, clip_faces_speech: Path) -> None:

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,7 @@ class WhipHub:
         self._sessions: dict[str, WhipSession] = {}
         self._counts: Counter[str] = Counter()
         self._closed_reasons: Counter[str] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def publish(self, key: str, offer_sdp: str) -> WhipResource:
         """Accept a publisher: check its key (``AuthError``), answer its offer (``SdpError`` if unusable).
@@ -75,6 +77,9 @@ class WhipHub:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             # setLocalDescription returns once ICE gathering is complete: the answer holds all candidates.
             await pc.setLocalDescription(await pc.createAnswer())
+        except asyncio.CancelledError:  # the client went away while we gathered: do not leak the peer
+            self._background(session.close("error: offer abandoned"))
+            raise
         except Exception as exc:
             self._counts["refused_sdp"] += 1
             await session.close(f"error: {exc}")
@@ -112,6 +117,11 @@ class WhipHub:
             "closed": dict(self._closed_reasons),
             "sessions": [s.stats() for s in self._sessions.values()],
         }
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _forget(self, session: WhipSession) -> None:
         if self._sessions.pop(session.id, None) is not None:
