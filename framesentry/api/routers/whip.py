@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse
@@ -116,7 +117,7 @@ async def whip_publish(key: str, request: Request) -> Response:
         status_code=201,
         media_type=SDP,
         headers={
-            "Location": f"/v1/whip/{key}/{resource.id}",
+            "Location": f"/v1/whip/{quote(key, safe='')}/{resource.id}",
             "ETag": resource.etag,
             "Access-Control-Expose-Headers": "Location, ETag",
         },
