@@ -59,6 +59,23 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, description="0 = let torch decide.")
     batch_size: int = Field(32, ge=1, le=1024)
 
+    # --- engines (backends, built engines) -- owned by the engines helper --------------------------
+    engine_backend: str = Field(
+        "auto",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Backend for the raw network forward: 'auto' (fastest *built* engine: tensorrt, then onnx, "
+        "else torch), or a registered backend name (torch, onnx, tensorrt). Never builds on the fly.",
+    )
+    engines_dir: Path | None = Field(
+        None, description="Built engines and their manifests (`framesentry engines build`); unset = work_dir/engines."
+    )
+    engine_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where backends run: 'auto' uses CUDA when present (checked without initialising it)."
+    )
+    engine_max_batch: int = Field(
+        256, ge=1, le=4096, description="Largest batch an engine is built for (TensorRT optimisation profile 1..max)."
+    )
+
     # --- live ingest (RTMP listener) -- owned by the RTMP helper -------------------------------------
     rtmp_host: str = Field("127.0.0.1", description="Address the RTMP listener binds (0.0.0.0 for all).")
     rtmp_port: int = Field(1935, ge=0, le=65535, description="RTMP listener port; 0 = any free port (tests).")
@@ -130,6 +147,11 @@ class Settings(BaseSettings):
             if not self.api_keys:
                 raise ValueError("set FRAMESENTRY_API_KEYS: production refuses an API without keys")
         return self
+
+    @property
+    def engines_path(self) -> Path:
+        """Where built engines live: ``engines_dir`` or ``work_dir/engines``."""
+        return self.engines_dir or self.work_dir / "engines"
 
     @property
     def embedded(self) -> bool:

@@ -139,6 +139,34 @@ class JobTimeLimitError(FrameSentryError):
     http_status = 500
 
 
+# --- engines (backends, built engines, batcher) -- owned by the engines helper -------------------------------
+
+
+class StaleEngineError(ModelError):
+    """A built engine does not match the model, the backend version or the device it would run on."""
+
+    code = "stale_engine"
+
+
+class BackpressureError(FrameSentryError):
+    """A batcher's queue is full: the caller should shed load (skip a frame, retry later), not wait."""
+
+    code = "overloaded"
+    http_status = 503
+
+
+class EngineStuckError(ModelError):
+    """One forward pass ran past the watchdog's limit; its batch was failed and the worker replaced."""
+
+    code = "engine_stuck"
+
+
+class BatcherStoppedError(ServiceUnavailableError):
+    """The batcher was stopped (shutdown) before this item was run."""
+
+    code = "batcher_stopped"
+
+
 # --- webrtc (WHIP ingest) -- owned by the WHIP helper ------------------------------------------------------
 
 

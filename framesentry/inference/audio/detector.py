@@ -18,12 +18,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from framesentry.config import Settings
+from framesentry.engines.base import Backend
+from framesentry.engines.spec import ModelIdentity, ModelSpec
 from framesentry.errors import ModelError
 from framesentry.inference.calibration import Calibrator
 
 WEIGHTS_NAME = "spectral_cnn.pt"
 CARD_NAME = "model_card.json"
 CALIBRATION_NAME = "calibration.json"
+CNN_BATCH = 32
 
 
 def sha256_file(path: Path) -> str:
@@ -50,6 +53,59 @@ def cnn_logits(model: Any, windows: NDArray[np.float32], batch: int = 32) -> NDA
     return np.concatenate(out) if out else np.zeros(0)
 
 
+def export_twin(cnn: Any, dft: str, half: bool) -> Any:
+    """A module numerically equal to ``cnn`` that ONNX/TensorRT can take, sharing its trained weights.
+
+    Why: the eager frontend uses a complex ``torch.stft``, which the ONNX exporter cannot trace. The twin
+    reflect-pads and frames the waveform itself, then takes the windowed DFT either with the real-valued
+    ``torch.stft`` (``dft="stft"``: the ONNX STFT op, opset 17, for ONNX Runtime) or as a strided Conv1d with
+    the windowed cos/sin basis (``dft="conv"``: plain convolutions every TensorRT parses). ``half`` runs the
+    CNN body in float16 but keeps the log-power spectrogram in float32 (power reaches ~4e4, near FP16's
+    limit, and log of tiny powers needs the range).
+    """
+    import copy
+
+    import torch
+    from torch import nn
+
+    from framesentry.inference.audio.spectral import HOP, N_FFT, WIN
+
+    if cnn.frontend.phase:
+        raise ModelError("the phase-feature frontend has no ONNX export; retrain with cnn_phase=false")
+
+    class _Twin(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            left = (N_FFT - WIN) // 2
+            window = torch.nn.functional.pad(torch.hann_window(WIN), (left, N_FFT - WIN - left))
+            self.register_buffer("window", window)
+            k = torch.arange(N_FFT // 2 + 1, dtype=torch.float64).view(-1, 1)
+            angle = 2 * torch.pi * k * torch.arange(N_FFT, dtype=torch.float64) / N_FFT
+            basis = torch.cat([torch.cos(angle), -torch.sin(angle)]) * window.double()
+            self.register_buffer("basis", basis.float().unsqueeze(1))  # (2F, 1, N_FFT)
+            dtype = torch.float16 if half else torch.float32
+            self.body = copy.deepcopy(cnn.body).to(dtype)
+            self.head = copy.deepcopy(cnn.head).to(dtype)
+            self.dtype = dtype
+
+        def forward(self, wave: torch.Tensor) -> torch.Tensor:
+            x = torch.nn.functional.pad(wave.unsqueeze(1), (N_FFT // 2, N_FFT // 2), mode="reflect")
+            if dft == "conv":
+                spec = torch.nn.functional.conv1d(x, self.get_buffer("basis"), stride=HOP)
+                bins = N_FFT // 2 + 1
+                power = spec[:, :bins].square() + spec[:, bins:].square()
+            else:
+                spec = torch.stft(x.squeeze(1), N_FFT, hop_length=HOP, win_length=N_FFT,
+                                  window=self.get_buffer("window"), center=False, return_complex=False)
+                power = spec[..., 0].square() + spec[..., 1].square()
+            logp = torch.log(power + 1e-7)
+            logp = (logp - logp.mean(dim=2, keepdim=True)).unsqueeze(1).to(self.dtype)
+            h = self.body(logp)
+            return self.head(torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)).squeeze(1).float()
+
+    return _Twin().eval()
+
+
 def aasist_fake_logits(model: Any, windows: NDArray[np.float32], batch: int = 16) -> NDArray[np.float64]:
     """AASIST ``logit[0] - logit[1]`` (spoof minus bona fide) for ``[N, 64600]`` windows."""
     import torch
@@ -73,6 +129,8 @@ class AudioDetector:
         self.version: str = str(card["version"])
         self.window_samples: int = int(card["window_samples"])
         self.fusion: dict[str, Any] = card["fusion"]
+        self.engine: Backend | None = None
+        """Runs the spectral CNN's forward (``settings.engine_backend``); ``None`` = PyTorch eager."""
 
     @classmethod
     def load(cls, settings: Settings | None = None, model_dir: Path | None = None) -> AudioDetector:
@@ -107,7 +165,31 @@ class AudioDetector:
             aasist = load_aasist(settings.shared_dir, str(card["fusion"].get("aasist_variant", "AASIST")))
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
-        return cls(cnn, card, calibrator, aasist)
+        detector = cls(cnn, card, calibrator, aasist)
+        from framesentry.engines.select import open_engine
+
+        detector.engine = open_engine(detector.engine_spec(), settings)
+        return detector
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """What a built engine must match: the spectral CNN's weights and window length."""
+        return ModelIdentity("audio", self.version, str(self.card["weights_sha256"]), (self.window_samples,))
+
+    def engine_spec(self) -> ModelSpec:
+        """The spectral CNN (N x 64600 float32 waveform -> N fake logits) for the engine backends; AASIST and
+        the residual features stay in PyTorch/numpy."""
+
+        def export_module(target: str, precision: str) -> Any:
+            return export_twin(self.cnn, dft="conv" if target == "tensorrt" else "stft", half=precision == "fp16")
+
+        return ModelSpec(self.identity, self.cnn, export_module)
+
+    def cnn_logits(self, windows: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Spectral CNN fake logits through the selected engine (PyTorch eager when none was opened)."""
+        if self.engine is None:
+            return cnn_logits(self.cnn, windows, CNN_BATCH)
+        return self.engine.run_chunked(windows, CNN_BATCH).astype(np.float64)
 
     def logits(self, windows: NDArray[np.float32]) -> NDArray[np.float64]:
         """Uncalibrated fused fake logit per window."""
@@ -115,7 +197,7 @@ class AudioDetector:
 
         x = self._check(windows)
         aasist = aasist_fake_logits(self.aasist, x) if self.aasist is not None else None
-        return self.fuse(cnn_logits(self.cnn, x), residual_peakiness(x), aasist)
+        return self.fuse(self.cnn_logits(x), residual_peakiness(x), aasist)
 
     def fuse(
         self, cnn: NDArray[np.float64], peaky: NDArray[np.float64], aasist: NDArray[np.float64] | None = None

@@ -18,6 +18,8 @@ from numpy.typing import NDArray
 from torch import nn
 
 from framesentry.config import Settings, get_settings
+from framesentry.engines.base import Backend
+from framesentry.engines.spec import ModelIdentity, ModelSpec
 from framesentry.errors import ModelError
 from framesentry.inference.calibration import Calibrator
 
@@ -106,12 +108,34 @@ class VisualDetector:
     version: str
     batch_size: int = 32
     card: dict[str, Any] | None = None
+    engine: Backend | None = None
+    """Runs the raw forward (``settings.engine_backend``); ``None`` = this module in PyTorch eager."""
+    weights_sha256: str = ""
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> VisualDetector:
-        """Load weights from ``settings.models_dir / "visual"``, refusing any file whose sha256 differs."""
+        """Load weights from ``settings.models_dir / "visual"``, refusing any file whose sha256 differs, and
+        open the configured engine backend for the forward pass (never building one)."""
+        from framesentry.engines.select import open_engine
+
         settings = settings or get_settings()
-        return cls.from_dir(settings.models_dir / "visual", batch_size=settings.batch_size)
+        detector = cls.from_dir(settings.models_dir / "visual", batch_size=settings.batch_size)
+        detector.engine = open_engine(detector.engine_spec(), settings)
+        return detector
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """What a built engine must match: these weights at this input size."""
+        return ModelIdentity("visual", self.version, self.weights_sha256, (3, self.input_size, self.input_size))
+
+    def engine_spec(self) -> ModelSpec:
+        """The network after ``preprocess`` (N x 3 x S x S float -> N x 1 logit) for the engine backends."""
+        from framesentry.engines.export import half_io
+
+        def export_module(target: str, precision: str) -> nn.Module:
+            return self.module if precision == "fp32" else half_io(self.module)
+
+        return ModelSpec(self.identity, self.module, export_module)
 
     @classmethod
     def from_dir(cls, folder: Path, batch_size: int = 32) -> VisualDetector:
@@ -147,11 +171,18 @@ class VisualDetector:
             raise ModelError(f"cannot load visual weights {weights}: {exc}", path=str(weights)) from exc
         module.eval()
         version = f"{card.get('arch', ARCH)}-{input_size}@{actual[:12]}"
-        return cls(module, input_size, calibrator, version, batch_size=batch_size, card=card)
+        return cls(module, input_size, calibrator, version, batch_size=batch_size, card=card, weights_sha256=actual)
 
     def logits(self, crops: NDArray[np.uint8]) -> NDArray[np.float64]:
         """Raw fake-vs-real logits (before calibration) for uint8 RGB crops [N,H,W,3]."""
-        return batched_logits(self.module, crops, self.input_size, self.batch_size)
+        if self.engine is None:
+            return batched_logits(self.module, crops, self.input_size, self.batch_size)
+        step = max(1, min(self.batch_size, self.engine.max_batch))
+        out = [
+            self.engine.run(preprocess(crops[i : i + step], self.input_size)).reshape(-1).astype(np.float64)
+            for i in range(0, len(crops), step)
+        ]
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float64)
 
     def predict(self, crops: NDArray[np.uint8]) -> NDArray[np.float64]:
         """Calibrated p_fake in [0, 1] for uint8 RGB crops [N,224,224,3]."""

@@ -1,0 +1,257 @@
+"""Dynamic batching shared by the live and upload paths: items from many callers, one forward per batch.
+
+A batch closes when ``max_batch`` items wait or the oldest has waited ``max_wait_ms`` (DeepStream's stream
+muxer: a batch size and a timeout). The queue is bounded: past ``max_pending`` waiting items ``submit``
+raises ``BackpressureError`` at once, so a caller that cannot keep up sheds load instead of building lag
+(Frigate's two-frame queue). A watchdog fails a batch whose call runs past ``stuck_after_s``, abandons the
+stuck worker thread, starts a new one and, given ``restart``, rebuilds ``fn`` first. An exception in ``fn``
+fails only the futures of that batch.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from framesentry.errors import BackpressureError, BatcherStoppedError, EngineStuckError, ModelError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending(Generic[T, R]):
+    item: T
+    future: concurrent.futures.Future[R]
+    enqueued: float
+
+
+@dataclass
+class _Call(Generic[T, R]):
+    """The batch a worker is running now: the watchdog's view of it."""
+
+    generation: int
+    started: float
+    batch: list[_Pending[T, R]]
+
+
+class DynamicBatcher(Generic[T, R]):
+    """Collects ``submit``-ted items into batches for ``fn`` (list in, one result per item out, same order)."""
+
+    def __init__(
+        self,
+        fn: Callable[[list[T]], Sequence[R]],
+        *,
+        name: str,
+        max_batch: int,
+        max_wait_ms: float,
+        max_pending: int,
+        stuck_after_s: float | None = None,
+        restart: Callable[[], Callable[[list[T]], Sequence[R]]] | None = None,
+    ) -> None:
+        if max_batch < 1 or max_pending < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch and max_pending must be >= 1 and max_wait_ms >= 0")
+        if stuck_after_s is not None and stuck_after_s <= 0:
+            raise ValueError("stuck_after_s must be positive")
+        self.name = name
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.max_pending = max_pending
+        self.stuck_after_s = stuck_after_s
+        self._fn = fn
+        self._restart = restart
+        self._queue: deque[_Pending[T, R]] = deque()
+        self._cond = threading.Condition()
+        self._running = False
+        self._generation = 0
+        self._call: _Call[T, R] | None = None
+        self._needs_rebuild = False
+        self._watchdog: threading.Thread | None = None
+        self._stats = {"batches": 0, "items": 0, "max_batch_seen": 0, "rejected": 0, "restarts": 0,
+                       "failed_batches": 0, "restart_failures": 0}
+        self._last_batch_ms = 0.0
+
+    # --- lifecycle -----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the worker (and the watchdog when ``stuck_after_s`` is set); daemon threads."""
+        with self._cond:
+            if self._running:
+                return
+            self._running = True
+            self._spawn_worker()
+            if self.stuck_after_s is not None:
+                self._watchdog = threading.Thread(target=self._watch, name=f"{self.name}-watchdog", daemon=True)
+                self._watchdog.start()
+
+    def stop(self) -> None:
+        """Stop the threads; every item not yet finished fails with ``BatcherStoppedError``."""
+        with self._cond:
+            self._running = False
+            self._generation += 1  # a worker mid-call will find itself retired
+            pending = list(self._queue)
+            self._queue.clear()
+            if self._call is not None:
+                pending.extend(self._call.batch)
+                self._call = None
+            self._cond.notify_all()
+        error = BatcherStoppedError(f"batcher {self.name} stopped before this item ran")
+        for p in pending:
+            _fail(p.future, error)
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=1.0)
+
+    # --- callers -------------------------------------------------------------------------------------------
+    def submit(self, item: T) -> concurrent.futures.Future[R]:
+        """Queue one item; its future resolves to ``fn``'s result for it. ``BackpressureError`` when full."""
+        future: concurrent.futures.Future[R] = concurrent.futures.Future()
+        with self._cond:
+            if not self._running:
+                raise BatcherStoppedError(f"batcher {self.name} is not running")
+            if len(self._queue) >= self.max_pending:
+                self._stats["rejected"] += 1
+                raise BackpressureError(
+                    f"{self.name} is overloaded: {len(self._queue)} items already wait", batcher=self.name,
+                    pending=len(self._queue),
+                )
+            self._queue.append(_Pending(item, future, time.monotonic()))
+            self._cond.notify_all()
+        return future
+
+    def stats(self) -> dict[str, float | int]:
+        """Counters: batches, items, mean_batch, max_batch_seen, rejected, restarts, pending, last_batch_ms."""
+        with self._cond:
+            out: dict[str, float | int] = dict(self._stats)
+            out["mean_batch"] = self._stats["items"] / self._stats["batches"] if self._stats["batches"] else 0.0
+            out["pending"] = len(self._queue)
+            out["last_batch_ms"] = self._last_batch_ms
+            return out
+
+    # --- worker --------------------------------------------------------------------------------------------
+    def _spawn_worker(self) -> None:
+        """(Re)start the worker for the current generation; call with the lock held."""
+        thread = threading.Thread(target=self._work, args=(self._generation,), name=f"{self.name}-worker",
+                                  daemon=True)
+        thread.start()
+
+    def _next_batch(self, generation: int) -> list[_Pending[T, R]] | None:
+        """Wait until a batch is due; ``None`` when this worker is retired or the batcher stopped."""
+        with self._cond:
+            while True:
+                if not self._running or generation != self._generation:
+                    return None
+                if self._queue:
+                    due = self._queue[0].enqueued + self.max_wait_s
+                    now = time.monotonic()
+                    if len(self._queue) >= self.max_batch or now >= due:
+                        break
+                    self._cond.wait(timeout=due - now)
+                else:
+                    self._cond.wait()
+            batch: list[_Pending[T, R]] = []
+            while self._queue and len(batch) < self.max_batch:
+                p = self._queue.popleft()
+                if p.future.set_running_or_notify_cancel():  # skip items their caller cancelled
+                    batch.append(p)
+            self._call = _Call(generation, time.monotonic(), batch)
+            return batch
+
+    def _work(self, generation: int) -> None:
+        if not self._rebuild_if_needed(generation):
+            return
+        while (batch := self._next_batch(generation)) is not None:
+            if batch:
+                self._run(generation, batch)
+
+    def _rebuild_if_needed(self, generation: int) -> bool:
+        """A replacement worker rebuilds ``fn`` from ``restart`` before serving; keeps the old one if that fails."""
+        with self._cond:
+            rebuild = self._needs_rebuild and self._restart is not None
+            self._needs_rebuild = False
+        if rebuild:
+            assert self._restart is not None
+            try:
+                fn = self._restart()
+            except Exception:
+                log.exception("batcher %s: restart() failed; keeping the previous function", self.name)
+                with self._cond:
+                    self._stats["restart_failures"] += 1
+                return True
+            with self._cond:
+                if generation == self._generation:
+                    self._fn = fn
+        return True
+
+    def _run(self, generation: int, batch: list[_Pending[T, R]]) -> None:
+        fn = self._fn
+        t0 = time.perf_counter()
+        try:
+            results = fn([p.item for p in batch])
+            if len(results) != len(batch):
+                raise ModelError(f"{self.name}: fn returned {len(results)} results for {len(batch)} items")
+            error: BaseException | None = None
+        except Exception as exc:  # the batch's callers get the error; the worker keeps serving
+            error = exc
+        elapsed_ms = (time.perf_counter() - t0) * 1000.0
+        with self._cond:
+            if generation != self._generation:
+                return  # the watchdog already failed this batch and replaced this worker
+            self._call = None
+            self._last_batch_ms = elapsed_ms
+            self._stats["batches"] += 1
+            self._stats["items"] += len(batch)
+            self._stats["max_batch_seen"] = max(self._stats["max_batch_seen"], len(batch))
+            if error is not None:
+                self._stats["failed_batches"] += 1
+        for i, p in enumerate(batch):
+            if error is not None:
+                _fail(p.future, error)
+            elif not p.future.done():
+                p.future.set_result(results[i])
+
+    # --- watchdog ------------------------------------------------------------------------------------------
+    def _watch(self) -> None:
+        assert self.stuck_after_s is not None
+        interval = min(0.05, self.stuck_after_s / 4)
+        while True:
+            with self._cond:
+                if not self._running:
+                    return
+                call = self._call
+                stuck = call is not None and time.monotonic() - call.started > self.stuck_after_s
+                if stuck and call is not None:
+                    self._generation += 1
+                    self._call = None
+                    self._stats["restarts"] += 1
+                    self._stats["failed_batches"] += 1
+                    self._needs_rebuild = True
+                    self._spawn_worker()
+            if stuck and call is not None:
+                log.error("batcher %s: a call ran past %.3g s; failed its %d items, replaced the worker",
+                          self.name, self.stuck_after_s, len(call.batch))
+                error = EngineStuckError(
+                    f"{self.name}: the forward pass ran longer than {self.stuck_after_s:g} s; the worker was replaced",
+                    batcher=self.name,
+                )
+                for p in call.batch:
+                    _fail(p.future, error)
+            time.sleep(interval)
+
+
+def _fail(future: concurrent.futures.Future[R], error: BaseException) -> None:
+    """Fail a future unless it already finished (a late result or a cancel wins the race harmlessly)."""
+    if future.done():
+        return
+    try:
+        if not future.running():
+            future.set_running_or_notify_cancel()
+        future.set_exception(error)
+    except concurrent.futures.InvalidStateError:
+        pass
