@@ -41,6 +41,28 @@ def pg_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def new_pg_database() -> Iterator[Callable[[], str]]:
+    """Make fresh, empty PostgreSQL databases on demand (for tests that migrate down); all dropped after."""
+    import psycopg
+
+    names: list[str] = []
+
+    def make() -> str:
+        name = f"fs_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+    try:
+        yield make
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def redis_space() -> Iterator[RedisSpace]:
     """A Redis db number, key prefix and queue for this session; its keys are deleted at the end."""

@@ -29,6 +29,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -219,3 +220,87 @@ class WebhookDelivery(Base):
     duration_ms: Mapped[float | None] = mapped_column(Float)
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- live detection (streams) -----------------------------------------------------------------------------------
+
+
+class StreamSource(StrEnum):
+    RTMP = "rtmp"
+    WHIP = "whip"
+
+
+class StreamState(StrEnum):
+    LIVE = "live"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+class StreamKey(Base):
+    """What a publisher puts in ``rtmp://host/live/<key>`` or ``POST /v1/whip/<key>``; stored as SHA-256 only."""
+
+    __tablename__ = "stream_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12), doc="First characters of the key, to tell keys apart.")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Stream(Base):
+    """One live session from publish to end; headline verdict and counters are refreshed while it runs.
+
+    At most one live stream per key (partial unique index): a second publisher on a busy key is refused.
+    """
+
+    __tablename__ = "streams"
+    __table_args__ = (
+        CheckConstraint("source IN ('rtmp', 'whip')", name="source"),
+        CheckConstraint("state IN ('live', 'ended', 'failed')", name="state"),
+        Index("ix_streams_owner_started", "owner_id", "started_at"),
+        Index(
+            "uq_streams_live_key", "key_id", unique=True,
+            postgresql_where=text("state = 'live'"), sqlite_where=text("state = 'live'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("stream_keys.id", ondelete="SET NULL"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(8), default=StreamState.LIVE, index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(255))
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    p_fake: Mapped[float | None] = mapped_column(Float)
+    windows_scored: Mapped[int] = mapped_column(Integer, default=0)
+    windows_dropped: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class StreamScore(Base):
+    """One scored window of a live stream (the time series behind ``/v1/streams/{id}/series``).
+
+    The primary key holds ``ts`` because PostgreSQL requires the partition/hypertable key in every unique
+    index; it also makes a re-sent batch a no-op (inserts use ON CONFLICT DO NOTHING). On PostgreSQL the
+    table is a Timescale hypertable or a ``PARTITION BY RANGE (ts)`` table: migration 0002 and
+    ``store/timeseries_ddl.py`` create it, not ``metadata.create_all``.
+    """
+
+    __tablename__ = "stream_scores"
+
+    stream_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("streams.id", ondelete="CASCADE"), primary_key=True
+    )
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True, doc="Wall clock (UTC) when scored.")
+    stream_t_s: Mapped[float] = mapped_column(Float, primary_key=True, doc="Window time in the stream.")
+    p_fake: Mapped[float] = mapped_column(Float, doc="Fused score.")
+    visual_p: Mapped[float | None] = mapped_column(Float)
+    audio_p: Mapped[float | None] = mapped_column(Float)
+    verdict: Mapped[str] = mapped_column(String(16))
+    latency_ms: Mapped[float | None] = mapped_column(Float)
