@@ -98,9 +98,15 @@ async def started(stall_s: float = 5.0) -> tuple[RtmpServer, Opener]:
     return server, opener
 
 
-async def publish(port: int, key: str, clip: Path, *, realtime: bool = False, args: tuple[str, ...] = ()) -> Any:
+LOW_LATENCY = ("-preset", "ultrafast", "-tune", "zerolatency")  # what a live encoder sends: no B-frames
+
+
+async def publish(
+    port: int, key: str, clip: Path, *, realtime: bool = False, args: tuple[str, ...] = (),
+    x264: tuple[str, ...] = LOW_LATENCY,
+) -> Any:
     cmd = ["ffmpeg", "-nostdin", "-v", "error", *(["-re"] if realtime else []), "-i", str(clip), *args,
-           "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-c:a", "aac",
+           "-c:v", "libx264", *x264, "-g", "30", "-c:a", "aac",
            "-f", "flv", f"rtmp://127.0.0.1:{port}/live/{key}"]
     return await asyncio.create_subprocess_exec(*cmd, stderr=asyncio.subprocess.PIPE)
 
@@ -141,10 +147,13 @@ def assert_whole_clip(sink: RecordingSink) -> None:
 # --- real publishers -------------------------------------------------------------------------------
 
 
-def test_publish_delivers_timed_frames_and_audio(clip: Path) -> None:
+@pytest.mark.parametrize("x264", [LOW_LATENCY, ("-preset", "veryfast", "-bf", "2")], ids=["live", "b-frames"])
+def test_publish_delivers_timed_frames_and_audio(clip: Path, x264: tuple[str, ...]) -> None:
+    """B-frames arrive in decode order with a composition offset; frames must still come out in time order."""
+
     async def main() -> None:
         server, opener = await started()
-        rc, err = await finished(await publish(server.port, "cam-1", clip))
+        rc, err = await finished(await publish(server.port, "cam-1", clip, x264=x264))
         assert rc == 0, err
         sink = opener.sinks["cam-1"]
         await wait_for(sink.closed.is_set)

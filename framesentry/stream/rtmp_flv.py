@@ -154,6 +154,9 @@ def _drain(ctx: Decoder) -> list[Any]:
     import av
 
     try:
-        return list(ctx.decode(None))
+        frames = list(ctx.decode(None))
     except av.FFmpegError:
         return []  # a decoder that cannot flush has nothing worth delivering
+    for frame in frames:
+        frame.time_base = MS  # PyAV takes it from the (empty) flush packet, which has none
+    return frames

@@ -111,9 +111,10 @@ class RtmpConnection:
         while not self._ended:
             async with asyncio.timeout_at(last_activity + stall):
                 msg = await self._chunks.read_message()
-            if self._sink is None or msg.type_id in (wire.AUDIO, wire.VIDEO, wire.AGGREGATE):
-                last_activity = loop.time()  # once publishing, only media counts as activity
             await self._handle(msg)
+            if self._sink is None or msg.type_id in (wire.AUDIO, wire.VIDEO, wire.AGGREGATE):
+                last_activity = loop.time()  # once publishing, only media counts; our own work (key check,
+                # decoding) does not count against the publisher
             self._acknowledge()
 
     async def _handle(self, msg: wire.Message) -> None:
