@@ -76,6 +76,24 @@ class Settings(BaseSettings):
         256, ge=1, le=4096, description="Largest batch an engine is built for (TensorRT optimisation profile 1..max)."
     )
 
+    # --- live scoring (windows, scheduling, verdict smoothing, fan-out) -------------------------------
+    live_enabled: bool = Field(True, description="Start the live ingest (RTMP listener, WHIP) with `serve`.")
+    live_visual_fps: float = Field(2.0, gt=0, le=30, description="Frames per second of each live stream scored.")
+    live_visual_window_frames: int = Field(
+        4, ge=1, le=64, description="A face's live score is the mean of its last this-many scored frames."
+    )
+    live_audio_stride_s: float = Field(1.0, gt=0, description="Hop between live 4.04 s audio windows.")
+    live_max_inflight: int = Field(
+        2, ge=1, le=16, description="Windows of one stream waiting for the models; beyond it the oldest is dropped."
+    )
+    live_batch_max: int = Field(32, ge=1, le=1024, description="Largest cross-stream batch sent to a model.")
+    live_batch_wait_ms: float = Field(5.0, ge=0, le=1000, description="How long a batch waits to fill up.")
+    live_smoothing_alpha: float = Field(0.4, gt=0, le=1, description="EMA weight of the newest fused score.")
+    live_verdict_dwell: int = Field(3, ge=1, le=100, description="Updates on the other side before a change.")
+    live_client_queue: int = Field(16, ge=1, le=4096, description="Messages buffered per WebSocket client.")
+    live_series_flush_s: float = Field(1.0, gt=0, description="Score series rows are written in batches this often.")
+    live_max_streams: int = Field(64, ge=1, le=4096, description="Concurrent live streams accepted.")
+
     # --- live ingest (RTMP listener) -- owned by the RTMP helper -------------------------------------
     rtmp_host: str = Field("127.0.0.1", description="Address the RTMP listener binds (0.0.0.0 for all).")
     rtmp_port: int = Field(1935, ge=0, le=65535, description="RTMP listener port; 0 = any free port (tests).")

@@ -6,6 +6,7 @@ Layout of the generated clips is in ``CLIPS`` so tests can check where faces are
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,10 @@ import numpy as np
 import pytest
 
 from framesentry.config import Settings
+
+# Apps built by tests start no RTMP listener / WHIP / live models unless a live test asks for them
+# (Settings(live_enabled=True)): many apps run side by side here and would fight over port 1935.
+os.environ.setdefault("FRAMESENTRY_LIVE_ENABLED", "false")
 
 SPEECH_S = 6.0
 

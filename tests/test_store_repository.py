@@ -53,13 +53,18 @@ def _analysis(db: Database, key: str | None = None) -> uuid.UUID:
 
 def test_migrations_match_models(db: Database) -> None:
     """Proves alembic's head schema is what the ORM expects (no drift between models.py and migrations)."""
-    assert current_revision(db.engine) == "0001"
+    from alembic.script import ScriptDirectory
+
+    from framesentry.store.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config(db.engine)).get_current_head()
+    assert head is not None and current_revision(db.engine) == head
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diff == []
     tables = set(inspect(db.engine).get_table_names())
     assert {"users", "api_keys", "videos", "analyses", "frames", "audio_segments", "explanations",
-            "webhook_deliveries"} <= tables
+            "webhook_deliveries", "stream_keys", "streams", "stream_scores"} <= tables
 
 
 def test_upgrade_is_idempotent_and_reversible(tmp_path: Path) -> None:

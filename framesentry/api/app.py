@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from framesentry.api import errors
-from framesentry.api.routers import analyses, health
+from framesentry.api.routers import analyses, health, stream_scores, streams, whip
 from framesentry.api.services import Services
 from framesentry.config import Settings, get_settings
 from framesentry.jobs.context import Analyzer
@@ -36,9 +36,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(services.startup)
+        if services.live is not None:
+            await services.live.start()
+            _app.state.whip = services.live.whip
         try:
             yield
         finally:
+            if services.live is not None:
+                await services.live.stop()
             await run_in_threadpool(services.shutdown)
 
     app = FastAPI(
@@ -49,6 +54,7 @@ def create_app(
         openapi_tags=[
             {"name": "analyses", "description": "Uploaded files and their detection results."},
             {"name": "health", "description": "Service status."},
+            {"name": "streams", "description": "Live sources: stream keys, sessions, scores (WebSocket), series."},
         ],
     )
     app.state.services = services
@@ -56,6 +62,9 @@ def create_app(
     v1 = APIRouter(prefix="/v1")
     v1.include_router(analyses.router)
     v1.include_router(health.router)
+    v1.include_router(streams.router)
+    v1.include_router(stream_scores.router)
+    v1.include_router(whip.router)
     app.include_router(v1)
     _one_error_shape_in_openapi(app)
     return app

@@ -10,13 +10,15 @@ from celery import Celery
 
 from framesentry.config import Settings
 from framesentry.errors import ServiceUnavailableError
+from framesentry.inference.detectors import Detectors
 from framesentry.jobs.app import create_celery, enqueue_analysis
-from framesentry.jobs.context import Analyzer, JobContext
+from framesentry.jobs.context import Analyzer, JobContext, PipelineAnalyzer
 from framesentry.jobs.embedded import EmbeddedWorker
 from framesentry.store import users
 from framesentry.store.db import Database
 from framesentry.store.migrate import upgrade
 from framesentry.store.storage import LocalStorage, MediaStorage
+from framesentry.stream.hub import LiveHub
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,17 @@ class Services:
         self.settings = settings
         self.db = Database(settings.database_url)
         self.storage: MediaStorage = LocalStorage(settings.media_dir)
-        self.context = JobContext(settings, analyzer=analyzer, storage=self.storage, database=self.db)
+        # One set of models per process, shared by the upload jobs (embedded worker) and the live path.
+        self.detectors = Detectors(settings)
+        self.context = JobContext(
+            settings, analyzer=analyzer or PipelineAnalyzer(settings, self.detectors), storage=self.storage,
+            database=self.db,
+        )
         self.celery: Celery = create_celery(settings, self.context)
         self.run_worker = settings.embedded if run_worker is None else run_worker
         self.migrate = migrate
         self.worker: EmbeddedWorker | None = None
+        self.live: LiveHub | None = LiveHub(settings, self.db, self.detectors) if settings.live_enabled else None
         self._anonymous_id: int | None = None
         self._lock = threading.Lock()
 

@@ -29,9 +29,9 @@ Analyzer = Callable[[Path, ProgressCallback], "AnalysisResult"]
 class PipelineAnalyzer:
     """``inference.pipeline.analyze_file`` with models shared across jobs of this process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, detectors: Detectors | None = None) -> None:
         self.settings = settings
-        self._detectors: Detectors | None = None
+        self._detectors = detectors
         self._lock = threading.Lock()
 
     def __call__(self, path: Path, progress: ProgressCallback) -> AnalysisResult:

@@ -19,7 +19,7 @@ from framesentry.errors import MediaLimitError, UnsupportedMediaTypeError
 from framesentry.stream.whip import WhipHub
 from framesentry.stream.whip_sdp import MAX_OFFER_BYTES
 
-router = APIRouter(prefix="/whip", tags=["live"])
+router = APIRouter(prefix="/whip", tags=["streams"])
 
 SDP = "application/sdp"
 OFFER_BODY: dict[str, Any] = {

@@ -1,0 +1,170 @@
+"""One live stream: the ``FrameSink`` an ingest feeds, from decoded frames to published score messages.
+
+The ingest thread only samples, converts and hands work to the shared batchers (never waits for a model);
+results come back on the batchers' threads and go through ``LiveState`` to ``emit``. Time: each track's
+clock is re-based to the session's start (RTP clocks start anywhere), so audio and video share one axis.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from framesentry.config import Settings
+from framesentry.errors import FrameSentryError
+from framesentry.inference.audio.streaming import WindowCutter
+from framesentry.stream.admission import Admission
+from framesentry.stream.sampling import FrameSampler
+from framesentry.stream.scorer import AudioItem, AudioResult, FaceResult, LiveScorer, VisualItem
+from framesentry.stream.state import LiveState
+
+if TYPE_CHECKING:
+    import av
+
+log = logging.getLogger(__name__)
+
+
+class StreamEndedError(FrameSentryError):
+    """Media pushed into a session that was stopped (e.g. ``DELETE /v1/streams/{id}``): the ingest hangs up."""
+
+    code = "stream_ended"
+    http_status = 409
+
+
+@dataclass
+class _Clock:
+    """Maps one track's timestamps onto session time (seconds since the session opened)."""
+
+    opened_at: float
+    first_pts_s: float | None = None
+    offset_s: float = 0.0
+
+    def __call__(self, pts_s: float | None) -> float:
+        now = time.perf_counter() - self.opened_at
+        if pts_s is None:
+            return now
+        if self.first_pts_s is None:
+            self.first_pts_s, self.offset_s = pts_s, now if now > 0.5 else 0.0
+        return self.offset_s + (pts_s - self.first_pts_s)
+
+
+@dataclass
+class SessionCounters:
+    video_frames: int = 0
+    audio_frames: int = 0
+    errors: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class LiveSession:
+    """Implements ``framesentry.stream.source.FrameSink`` for one publisher."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        scorer: LiveScorer,
+        *,
+        stream_id: uuid.UUID,
+        key_id: int | None,
+        source: str,
+        emit: Callable[[LiveSession, dict[str, Any]], None],
+        on_close: Callable[[LiveSession, str], None],
+    ) -> None:
+        self.settings = settings
+        self.id = stream_id
+        self.key_id = key_id
+        self.source = source
+        self.started_wall = time.time()
+        self.state = LiveState(settings, str(stream_id))
+        self.counters = SessionCounters()
+        self.end_reason: str | None = None
+        self._emit = emit
+        self._on_close = on_close
+        self._opened = time.perf_counter()
+        self._video_clock = _Clock(self._opened)
+        self._audio_clock = _Clock(self._opened)
+        self._sampler = FrameSampler(settings.live_visual_fps)
+        rate = settings.audio_sample_rate
+        self._cutter = WindowCutter(rate, settings.audio_window_samples, round(settings.live_audio_stride_s * rate))
+        self._audio_t0: float | None = None
+        self._resampler: Any = None
+        self._close_lock = threading.Lock()
+        self.visual = Admission[VisualItem, list[FaceResult]](
+            scorer.submit_visual, self._visual_done, self._failed, settings.live_max_inflight
+        )
+        self.audio = Admission[AudioItem, AudioResult](
+            scorer.submit_audio, self._audio_done, self._failed, settings.live_max_inflight
+        )
+
+    @property
+    def live(self) -> bool:
+        return self.end_reason is None
+
+    def dropped(self) -> dict[str, int]:
+        return {"visual": self.visual.dropped, "audio": self.audio.dropped}
+
+    # --- FrameSink -------------------------------------------------------------------------------------
+
+    def push_video(self, frame: av.VideoFrame) -> None:
+        self._check_open()
+        self.counters.video_frames += 1
+        t_s = self._video_clock(frame.time)
+        if not self._sampler.keep(t_s):
+            return
+        rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+        self.visual.offer(VisualItem(t_s, rgb))
+
+    def push_audio(self, frame: av.AudioFrame) -> None:
+        self._check_open()
+        self.counters.audio_frames += 1
+        t_s = self._audio_clock(frame.time)
+        if self._audio_t0 is None:
+            self._audio_t0 = t_s
+        for mono in self._resample(frame):
+            for window in self._cutter.push(mono):
+                start = self._audio_t0 + window.start_s
+                self.audio.offer(AudioItem(start, self._audio_t0 + window.end_s, window.samples))
+
+    def close(self, reason: str) -> None:
+        with self._close_lock:
+            if self.end_reason is not None:
+                return
+            self.end_reason = reason
+        self.visual.close()
+        self.audio.close()
+        self._on_close(self, reason)
+
+    def stop(self, reason: str = "stopped") -> None:
+        """End the session from the server side; the ingest's next push raises ``StreamEndedError``."""
+        self.close(reason)
+
+    # --- internals ------------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.end_reason is not None:
+            raise StreamEndedError(f"stream {self.id} has ended ({self.end_reason})")
+
+    def _resample(self, frame: av.AudioFrame) -> list[np.ndarray]:
+        import av
+
+        if self._resampler is None:
+            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.settings.audio_sample_rate)
+        frame.pts = None  # the resampler re-times from its own sample count; we keep time ourselves
+        return [np.asarray(f.to_ndarray(), dtype=np.float32).ravel() for f in self._resampler.resample(frame)]
+
+    def _visual_done(self, item: VisualItem, faces: list[FaceResult]) -> None:
+        self._emit(self, self.state.visual(item, faces, self.dropped()))
+
+    def _audio_done(self, item: AudioItem, result: AudioResult) -> None:
+        self._emit(self, self.state.audio(item, result, self.dropped()))
+
+    def _failed(self, item: object, exc: BaseException) -> None:
+        self.counters.errors += 1
+        log.warning("stream %s: scoring %s failed: %s", self.id, type(item).__name__, exc)
