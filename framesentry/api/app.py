@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from framesentry.api import errors
-from framesentry.api.routers import analyses, health, stream_scores, streams, whip
+from framesentry.api.routers import analyses, health, stream_scores, streams, system, whip
 from framesentry.api.services import Services
 from framesentry.config import Settings, get_settings
 from framesentry.jobs.context import Analyzer
@@ -54,6 +54,7 @@ def create_app(
         openapi_tags=[
             {"name": "analyses", "description": "Uploaded files and their detection results."},
             {"name": "health", "description": "Service status."},
+            {"name": "system", "description": "Engine backends chosen per model, and the machine they run on."},
             {"name": "streams", "description": "Live sources: stream keys, sessions, scores (WebSocket), series."},
         ],
     )
@@ -62,6 +63,7 @@ def create_app(
     v1 = APIRouter(prefix="/v1")
     v1.include_router(analyses.router)
     v1.include_router(health.router)
+    v1.include_router(system.router)
     v1.include_router(streams.router)
     v1.include_router(stream_scores.router)
     v1.include_router(whip.router)

@@ -40,6 +40,10 @@ def _register() -> None:
     app.command("serve")(serve.serve)
     app.command("worker")(worker.worker)
     app.command("openapi")(openapi.openapi)
+    from framesentry.cli import bench, engines  # engines: ahead-of-time builds; bench: offline throughput
+
+    app.add_typer(engines.engines_app, name="engines")
+    app.command("bench")(bench.bench)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from framesentry.config import Settings, get_settings
 
 if TYPE_CHECKING:
+    from framesentry.engines.spec import ModelIdentity
     from framesentry.inference.audio.detector import AudioDetector
     from framesentry.inference.audio.vad import VoiceActivity
     from framesentry.inference.faces import FaceDetector
@@ -64,6 +65,15 @@ class Detectors:
         with _lock:
             return VoiceActivity()
 
+    def engines(self) -> dict[str, dict[str, object]]:
+        """Backend description (name, version, device/providers) of each model this process has loaded."""
+        loaded = self.__dict__
+        return {
+            name: loaded[name].engine.describe()
+            for name in ("visual", "audio")
+            if name in loaded and loaded[name].engine is not None
+        }
+
     def versions(self) -> dict[str, str]:
         """Versions of the models this process has loaded (only those actually used)."""
         loaded = self.__dict__
@@ -75,3 +85,14 @@ class Detectors:
         if "faces" in loaded:
             out["faces"] = "mtcnn-facenet-pytorch-2.6.0"
         return out
+
+
+def model_identities(settings: Settings) -> list[ModelIdentity]:
+    """Identity (version, weights sha256, input shape) of each engine-backed model, read from the cards only."""
+    from framesentry.inference.audio.detector import AudioDetector
+    from framesentry.inference.visual.model import VisualDetector
+
+    return [
+        VisualDetector.read_identity(settings.models_dir / "visual"),
+        AudioDetector.read_identity(settings.models_dir / "audio"),
+    ]

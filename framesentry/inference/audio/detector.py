@@ -176,6 +176,16 @@ class AudioDetector:
         """What a built engine must match: the spectral CNN's weights and window length."""
         return ModelIdentity("audio", self.version, str(self.card["weights_sha256"]), (self.window_samples,))
 
+    @staticmethod
+    def read_identity(root: Path) -> ModelIdentity:
+        """The identity from the card alone (no weights loaded), for reports; ``load`` still verifies the sha."""
+        try:
+            card = json.loads((root / CARD_NAME).read_text())
+            return ModelIdentity("audio", str(card["version"]), str(card["weights_sha256"]),
+                                 (int(card["window_samples"]),))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"audio model card in {root} is missing or malformed: {exc}") from exc
+
     def engine_spec(self) -> ModelSpec:
         """The spectral CNN (N x 64600 float32 waveform -> N fake logits) for the engine backends; AASIST and
         the residual features stay in PyTorch/numpy."""

@@ -128,6 +128,16 @@ class VisualDetector:
         """What a built engine must match: these weights at this input size."""
         return ModelIdentity("visual", self.version, self.weights_sha256, (3, self.input_size, self.input_size))
 
+    @staticmethod
+    def read_identity(folder: Path) -> ModelIdentity:
+        """The identity from the card alone (no weights loaded), for reports; ``load`` still verifies the sha."""
+        try:
+            card = json.loads((folder / CARD_NAME).read_text())
+            sha, size = str(card["weights_sha256"]), int(card["input_size"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"visual model card in {folder} is missing or malformed: {exc}") from exc
+        return ModelIdentity("visual", f"{card.get('arch', ARCH)}-{size}@{sha[:12]}", sha, (3, size, size))
+
     def engine_spec(self) -> ModelSpec:
         """The network after ``preprocess`` (N x 3 x S x S float -> N x 1 logit) for the engine backends."""
         from framesentry.engines.export import half_io
