@@ -63,8 +63,15 @@ def test_spec_is_valid_and_complete(spec: dict[str, Any]) -> None:
     assert operations == {
         ("POST", "/v1/analyses"), ("GET", "/v1/analyses"), ("GET", "/v1/analyses/{analysis_id}"),
         ("DELETE", "/v1/analyses/{analysis_id}"), ("GET", "/v1/analyses/{analysis_id}/webhooks"),
-        ("GET", "/v1/health"),
+        ("GET", "/v1/health"), ("GET", "/v1/system"),
+        ("POST", "/v1/streams"), ("GET", "/v1/streams"), ("GET", "/v1/streams/{stream_id}"),
+        ("DELETE", "/v1/streams/{stream_id}"), ("GET", "/v1/streams/{stream_id}/series"),
+        ("GET", "/v1/stream-keys"), ("DELETE", "/v1/stream-keys/{key_id}"),
+        ("POST", "/v1/whip/{key}"), ("OPTIONS", "/v1/whip/{key}"), ("DELETE", "/v1/whip/{key}/{resource_id}"),
+        ("GET", "/v1/whip/publish.html"),
     }
+    # The WebSocket is not an OpenAPI operation; its message schema is published as a component.
+    assert "seq" in spec["components"]["schemas"]["ScoreMessage"]["properties"]
     post = spec["paths"]["/v1/analyses"]["post"]
     body = post["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert body["required"] == ["file"] and body["properties"]["file"]["format"] == "binary"

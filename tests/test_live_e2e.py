@@ -11,6 +11,8 @@ transport, decoding, face detection, tracking, fusion and smoothing -- not the m
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,11 +108,16 @@ def test_rtmp_publisher_scores_arrive_on_the_websocket(
         publisher = ffmpeg_publish(live_clips[label], created["ingest"]["rtmp"])
         try:
             stream_id, reader = _watch(base, client, created["id"])
+            cli = subprocess.Popen([sys.executable, "-m", "framesentry", "watch", stream_id, "--url", base],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             assert publisher.wait(timeout=CLIP_S + 30) == 0, publisher.stderr.read() if publisher.stderr else ""
         finally:
             publisher.kill()
         reader.join(30)
         _check_scores(reader, label)
+        out, err = cli.communicate(timeout=30)
+        assert cli.returncode == 0 and "stream ended (ended)" in err, err
+        assert out.startswith("#") and "p_fake" in out and len(out.splitlines()) >= 8, out
         assert reader.messages[-1]["type"] == "end"
         info = wait_for(lambda: (r := client.get(f"/v1/streams/{stream_id}").json())["state"] != "live" and r,
                         15, "the stream to end")
@@ -189,3 +196,32 @@ def test_browser_camera_publishes_over_whip_and_scores_arrive(
         info = wait_for(lambda: (r := client.get(f"/v1/streams/{stream_id}").json())["state"] != "live" and r,
                         15, "the stream to end")
         assert info["source"] == "whip" and info["end_reason"] == "ended"
+
+
+def test_stopping_a_live_stream_hangs_up_the_publisher(
+    live_server: tuple[str, Any], live_clips: dict[str, Path]
+) -> None:
+    """DELETE /v1/streams/{id} on a live session ends it (reason stopped_by_api) and the RTMP publisher is
+    disconnected; revoking the key afterwards refuses the next publish."""
+    base, _services = live_server
+    with httpx.Client(base_url=base, timeout=30) as client:
+        created = create_stream(client, "to-stop")
+        publisher = ffmpeg_publish(live_clips["real"], created["ingest"]["rtmp"])
+        try:
+            stream_id = live_stream_of(client, created["id"])
+            reader = ScoreReader(ws_url(base, stream_id)).start()
+            wait_for(lambda: reader.scores, 20, "a first score")
+            assert client.delete(f"/v1/streams/{stream_id}").status_code == 204
+            assert publisher.wait(timeout=15) != 0  # hung up long before the 8 s clip was through
+        finally:
+            publisher.kill()
+        reader.join(10)
+        assert reader.messages[-1] == {**reader.messages[-1], "type": "end", "reason": "stopped_by_api"}
+        info = wait_for(lambda: (r := client.get(f"/v1/streams/{stream_id}").json())["state"] != "live" and r,
+                        10, "the stream row to end")
+        assert info["end_reason"] == "stopped_by_api"
+        assert client.delete(f"/v1/stream-keys/{created['id']}").status_code == 204
+        again = ffmpeg_publish(live_clips["real"], created["ingest"]["rtmp"])
+        assert again.wait(timeout=30) != 0
+        keys = client.get("/v1/stream-keys", params={"include_revoked": True}).json()["items"]
+        assert any(k["id"] == created["id"] and k["revoked_at"] for k in keys)

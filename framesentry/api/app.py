@@ -55,7 +55,9 @@ def create_app(
             {"name": "analyses", "description": "Uploaded files and their detection results."},
             {"name": "health", "description": "Service status."},
             {"name": "system", "description": "Engine backends chosen per model, and the machine they run on."},
-            {"name": "streams", "description": "Live sources: stream keys, sessions, scores (WebSocket), series."},
+            {"name": "streams", "description": "Live sources: stream keys, sessions, the score series, WHIP ingest. "
+             "Scores stream on `WS /v1/streams/{stream_id}/scores` (messages: `ScoreMessage` schema; "
+             "`X-API-Key` header or `?api_key=`)."},
         ],
     )
     app.state.services = services
@@ -92,6 +94,12 @@ def _one_error_shape_in_openapi(app: FastAPI) -> None:
                     invalid["description"] = errors.DESCRIPTIONS[422]
         for name in ("HTTPValidationError", "ValidationError"):
             spec.get("components", {}).get("schemas", {}).pop(name, None)
+        # WebSockets are not OpenAPI operations: publish the message schema so clients can still generate it.
+        from framesentry.api.stream_schemas import ScoreMessage
+
+        spec.setdefault("components", {}).setdefault("schemas", {})["ScoreMessage"] = ScoreMessage.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
         app.openapi_schema = spec
         return spec
 

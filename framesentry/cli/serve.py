@@ -36,4 +36,7 @@ def serve(
     db = make_url(normalize_url(settings.database_url)).render_as_string(hide_password=True)
     typer.echo(f"FrameSentry API on http://{host}:{port}/v1  mode: {mode}", err=True)
     typer.echo(f"database: {db}  media: {settings.media_dir}  docs: http://{host}:{port}/docs", err=True)
+    if settings.live_enabled:
+        typer.echo(f"live: publish to rtmp://{settings.rtmp_host}:{settings.rtmp_port}/{settings.rtmp_app}/<key> or "
+                   f"WHIP http://{host}:{port}/v1/whip/<key> (keys: POST /v1/streams)", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level.lower(), access_log=False)

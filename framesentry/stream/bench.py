@@ -28,17 +28,10 @@ CLIP_S = 12.0  # the longest run; a run of ``seconds`` plays the first ``seconds
 
 
 def make_clip(settings: Settings, folder: Path) -> Path:
-    """A 720p30 clip with two DFDC faces and LibriSpeech speech (made once, reused)."""
-    from framesentry.media.samples import load_rgb, shared_face_paths, speech_from_librispeech, write_clip
+    """The analyse-clip benchmark's 720p30 input (two faces, speech), cut to ``CLIP_S`` seconds; made once."""
+    from framesentry.media.samples import make_benchmark_clip
 
-    path = folder / "live_bench_720p30.mp4"
-    if path.is_file():
-        return path
-    folder.mkdir(parents=True, exist_ok=True)
-    faces = [load_rgb(p) for p in shared_face_paths(settings, "real", "test", n=2)]
-    return write_clip(path, duration_s=CLIP_S, size=(1280, 720), fps=30, motion=True,
-                      faces=[(faces[0], (200, 120, 260)), (faces[1], (800, 160, 240))],
-                      audio=speech_from_librispeech(settings, CLIP_S))
+    return make_benchmark_clip(settings, folder / f"live_bench_720p30_{CLIP_S:.0f}s.mp4", duration_s=CLIP_S)
 
 
 def _paced_frames(clip: Path, seconds: float, stop: threading.Event) -> Iterator[tuple[float, Any]]:
@@ -179,7 +172,7 @@ def run_live_bench(settings: Settings, streams: list[int], seconds: float) -> di
     rows = []
     for n in streams:
         ours = run_ours(settings, detectors, clip, n, seconds)
-        naive = run_naive(settings, detectors, clip, n, min(seconds, 6.0))
+        naive = run_naive(settings, detectors, clip, n, min(seconds, 4.0))
         rows.append({"streams": n, "framesentry": ours, "naive_per_frame": naive})
     return {
         "benchmark": "live_streams",

@@ -1,0 +1,50 @@
+"""N concurrent live 720p30 streams: window-close-to-score latency and dropped windows, FrameSentry's live path
+against a naive per-frame pipeline, in the same process (see framesentry/stream/bench.py for what each does).
+
+    .venv/bin/python benchmarks/live_streams.py [--streams 1,2,4,8] [--seconds 10]
+
+Prints a table and writes benchmarks/results/live_streams_<device>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from framesentry.config import Settings
+from framesentry.stream.bench import run_live_bench
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", default="1,2,4,8")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    settings = Settings()
+    result = run_live_bench(settings, [int(n) for n in args.streams.split(",")], args.seconds)
+    table = Table(title=f"live streams, {result['device']}")
+    for col in ("streams", "pipeline", "realtime", "scored/s", "dropped", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(col, justify="right")
+    for row in result["rows"]:
+        for name, r in (("framesentry", row["framesentry"]), ("naive per-frame", row["naive_per_frame"])):
+            lat = r["latency"]
+            table.add_row(str(row["streams"]), name, "yes" if r["realtime"] else "NO", f"{r['scored_per_s']:.1f}",
+                          f"{100 * r['dropped_rate']:.1f} %" if "dropped_rate" in r else "never (lags)",
+                          str(lat["p50_ms"]), str(lat["p95_ms"]), str(lat["p99_ms"]))
+    Console().print(table)
+    RESULTS.mkdir(exist_ok=True)
+    tag = "cpu" if result["device"].startswith("cpu") else re.sub(r"[^a-z0-9]+", "-", result["device"].lower())
+    out = RESULTS / f"live_streams_{tag}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
