@@ -40,6 +40,9 @@ def _register() -> None:
     app.command("serve")(serve.serve)
     app.command("worker")(worker.worker)
     app.command("openapi")(openapi.openapi)
+    from framesentry.cli import watch  # live: follow a stream's scores
+
+    app.command("watch")(watch.watch)
     from framesentry.cli import bench, engines  # engines: ahead-of-time builds; bench: offline throughput
 
     app.add_typer(engines.engines_app, name="engines")
