@@ -79,3 +79,6 @@ echo "$site_base" > "$site_here/_framesentry_base.pth"
 "$BASE/bin/pip" --python .venv/bin/python install -q --no-deps --no-build-isolation -e . 2>/dev/null \
   || .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
 .venv/bin/python -c 'import framesentry, torch; print("framesentry ready:", framesentry.__file__, "torch", torch.__version__)'
+# Engines are built ahead of time, never on a first request: ONNX Runtime runs both models ~2x faster than
+# PyTorch eager on a CPU (benchmarks/results/engines_offline_*.json). A valid engine is kept; see docs/ENGINES.md.
+.venv/bin/framesentry engines build --backend onnx > /dev/null

@@ -225,3 +225,24 @@ def test_stopping_a_live_stream_hangs_up_the_publisher(
         assert again.wait(timeout=30) != 0
         keys = client.get("/v1/stream-keys", params={"include_revoked": True}).json()["items"]
         assert any(k["id"] == created["id"] and k["revoked_at"] for k in keys)
+
+
+def test_score_websocket_needs_the_api_key_and_a_known_stream(tmp_path: Path) -> None:
+    """The WebSocket is authorised like REST: no key -> close 4401 with the error shape; a valid key (header
+    or ?api_key=) on an unknown stream -> 4404."""
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from framesentry.api.app import create_app
+
+    app = create_app(Settings(work_dir=tmp_path, api_keys="alice:key-a"), run_worker=False)
+    unknown = "/v1/streams/00000000-0000-0000-0000-000000000000/scores"
+    with TestClient(app) as client:
+        for url, headers, code in ((unknown, {}, 4401), (unknown + "?api_key=wrong", {}, 4401),
+                                   (unknown, {"X-API-Key": "key-a"}, 4404), (unknown + "?api_key=key-a", {}, 4404)):
+            with client.websocket_connect(url, headers=headers) as ws:
+                first = ws.receive_json()
+                assert first["type"] == "error" and first["error"]["code"] in ("unauthorized", "not_found")
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    ws.receive_json()
+                assert closed.value.code == code, (url, headers)

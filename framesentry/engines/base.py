@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from framesentry.engines.spec import ModelSpec
+from framesentry.errors import ModelError
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Backend(ABC):
     @classmethod
     def build(cls, spec: ModelSpec, folder: Path, max_batch: int, options: RunOptions) -> BuildResult:
         """Export/compile ``spec`` into ``folder``. Only backends with ``needs_engine`` implement it."""
-        raise NotImplementedError(f"backend {cls.name} runs the model directly and has nothing to build")
+        raise ModelError(f"backend {cls.name} runs the model directly and has nothing to build")
 
     @classmethod
     @abstractmethod

@@ -133,19 +133,22 @@ class FaceDetector:
         """Factor applied to a frame before detection (<= 1: never up-sampled)."""
         return min(1.0, self.settings.face_detect_max_side / max(height, width))
 
-    def _min_face(self, scale: float) -> float:
-        """MTCNN ``min_face_size`` in detection pixels: the configured minimum, shrunk with the frame, but not
-        below P-Net's 12 px cell. So on a 1280x720 frame (scale 0.5) faces from 24 px are *found*, and the
-        ``face_min_size_px`` filter then drops those under it; on 4K (scale 1/6) the floor is 72 px."""
-        return max(float(_PNET_CELL), self.settings.face_min_size_px * scale)
+    def _min_face(self, scale: float, min_size_px: int) -> float:
+        """MTCNN ``min_face_size`` in detection pixels: the minimum, shrunk with the frame, but not below
+        P-Net's 12 px cell. So on a 1280x720 frame (scale 0.5) faces from 24 px are *found*, and the
+        ``min_size_px`` filter then drops those under it; on 4K (scale 1/6) the floor is 72 px. The pyramid's
+        cost grows with (12 / min face)^2, which is why the live path may ask for a larger minimum."""
+        return max(float(_PNET_CELL), min_size_px * scale)
 
     def detect(self, frame_rgb: np.ndarray) -> list[FaceBox]:
         """Faces in one HxWx3 uint8 RGB frame, largest first (at most ``max_faces_per_frame``)."""
         return self.detect_batch([frame_rgb])[0]
 
-    def detect_batch(self, frames: list[np.ndarray]) -> list[list[FaceBox]]:
+    def detect_batch(self, frames: list[np.ndarray], min_size_px: int | None = None) -> list[list[FaceBox]]:
         """Faces per frame. Same-size frames go through MTCNN together (one P-Net pass per pyramid level for
-        the whole batch), which is what makes the sampled-frames path cheap."""
+        the whole batch), which is what makes the sampled-frames path cheap. ``min_size_px`` (original pixels)
+        defaults to ``face_min_size_px``."""
+        min_size = self.settings.face_min_size_px if min_size_px is None else min_size_px
         for frame in frames:
             _check_frame(frame)
         out: list[list[FaceBox]] = [[] for _ in frames]
@@ -155,12 +158,14 @@ class FaceDetector:
         for (height, width), idx in groups.items():
             for start in range(0, len(idx), _MAX_CHUNK):
                 chunk = idx[start : start + _MAX_CHUNK]
-                found = self._detect_same_size([frames[i] for i in chunk], height, width)
+                found = self._detect_same_size([frames[i] for i in chunk], height, width, min_size)
                 for i, boxes in zip(chunk, found, strict=True):
                     out[i] = boxes
         return out
 
-    def _detect_same_size(self, frames: list[np.ndarray], height: int, width: int) -> list[list[FaceBox]]:
+    def _detect_same_size(
+        self, frames: list[np.ndarray], height: int, width: int, min_size_px: int
+    ) -> list[list[FaceBox]]:
         import torch
         from facenet_pytorch.models.utils.detect_face import detect_face
 
@@ -174,7 +179,7 @@ class FaceDetector:
             with torch.inference_mode():
                 raw_boxes, raw_points = detect_face(
                     batch,
-                    self._min_face(scale),
+                    self._min_face(scale, min_size_px),
                     nets.pnet,
                     nets.rnet,
                     nets.onet,
@@ -182,9 +187,11 @@ class FaceDetector:
                     self.factor,
                     nets.device,
                 )
-        return [self._to_boxes(b, p, sx, sy) for b, p in zip(raw_boxes, raw_points, strict=True)]
+        return [self._to_boxes(b, p, sx, sy, min_size_px) for b, p in zip(raw_boxes, raw_points, strict=True)]
 
-    def _to_boxes(self, boxes: np.ndarray, points: np.ndarray, sx: float, sy: float) -> list[FaceBox]:
+    def _to_boxes(
+        self, boxes: np.ndarray, points: np.ndarray, sx: float, sy: float, min_size_px: int
+    ) -> list[FaceBox]:
         """Map detections back to original pixels, drop small/unsure ones, keep the largest few."""
         s = self.settings
         found: list[FaceBox] = []
@@ -200,7 +207,7 @@ class FaceDetector:
                 score,
                 tuple((float(px) * sx, float(py) * sy) for px, py in pts),
             )
-            if score >= s.face_min_confidence and box.size >= s.face_min_size_px and box.width > 0 < box.height:
+            if score >= s.face_min_confidence and box.size >= min_size_px and box.width > 0 < box.height:
                 found.append(box)
         found.sort(key=lambda b: b.area, reverse=True)
         return found[: s.max_faces_per_frame]
