@@ -21,6 +21,8 @@ import pytest
 from service_helpers import REPO, Proc, Received, RedisSpace, WebhookReceiver, free_port
 
 from framesentry.config import Settings
+from framesentry.store.db import Database
+from framesentry.store.migrate import upgrade
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -39,6 +41,19 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """A migrated database per test module, once on SQLite (embedded mode) and once on the real PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'store.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    database = Database(url)
+    upgrade(database.engine)
+    yield database
+    database.engine.dispose()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from framesentry.config import Settings
+from framesentry.digest import sha256_file
 from framesentry.engines import manifest as mf
 from framesentry.engines import registry
 from framesentry.engines.backends.tensorrt_backend import TensorRTBackend
@@ -91,7 +92,7 @@ def test_manifest_records_what_the_engine_was_built_from(built: Path, detector: 
     assert (m.backend, m.backend_version, m.precision, m.opset, m.device) == (
         "onnx", onnxruntime.__version__, "fp32", 17, "any"
     )
-    assert m.max_batch == 64 and m.engine_sha256 == mf.sha256_of(built / "visual" / "onnx" / m.engine_file)
+    assert m.max_batch == 64 and m.engine_sha256 == sha256_file(built / "visual" / "onnx" / m.engine_file)
     assert m.parity is not None and m.parity.passed and m.parity.items == 4 and m.parity.max_abs_diff < 1e-4
     assert not (built / "visual" / "onnx.building").exists()
 

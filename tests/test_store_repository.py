@@ -4,7 +4,6 @@ SQLite (embedded) and PostgreSQL (production)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,18 +22,6 @@ from framesentry.store.models import AudioSegment, Base, Frame, User, Video, utc
 from framesentry.store.storage import LocalStorage
 
 pytest_plugins = ["conftest_service"]
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'store.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    database = Database(url)
-    upgrade(database.engine)
-    yield database
-    database.engine.dispose()
 
 
 def _video(db: Database, owner: str = "alice") -> tuple[int, uuid.UUID]:

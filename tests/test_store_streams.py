@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,23 +12,10 @@ from sqlalchemy import select
 from framesentry.errors import AuthError, ConflictError
 from framesentry.store import series, streams, users
 from framesentry.store.db import Database
-from framesentry.store.migrate import upgrade
 from framesentry.store.models import StreamKey, utcnow
 from framesentry.store.series import ScoreRow
 
 pytest_plugins = ["conftest_service"]
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'streams.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    database = Database(url)
-    upgrade(database.engine)
-    yield database
-    database.engine.dispose()
 
 
 def _user(db: Database) -> int:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from framesentry.config import Settings
+from framesentry.digest import sha256_file
 from framesentry.errors import DataError, ModelError
 from framesentry.inference.metrics import roc_auc
 from framesentry.inference.visual import model as model_mod
@@ -17,7 +18,7 @@ from framesentry.inference.visual import train as train_mod
 from framesentry.inference.visual.augment import AugmentConfig, degrade, degrade_batch
 from framesentry.inference.visual.dataset import read_labels, split_indices
 from framesentry.inference.visual.evaluate import split_data
-from framesentry.inference.visual.model import VisualDetector, preprocess, sha256_file
+from framesentry.inference.visual.model import VisualDetector, preprocess
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from framesentry.digest import sha256_file
 from framesentry.engines import manifest as mf
 from framesentry.engines import registry
 from framesentry.engines.base import RunOptions
@@ -87,7 +88,7 @@ def build_engine(
             input_name=ident.input_name, output_name=ident.output_name, item_shape=list(ident.item_shape),
             max_batch=max_batch, opset=result.opset, device=result.device,
             compute_capability=result.compute_capability, engine_file=result.engine_file,
-            engine_sha256=mf.sha256_of(staging / result.engine_file), parity=mf.Parity(**check),
+            engine_sha256=sha256_file(staging / result.engine_file), parity=mf.Parity(**check),
             torch_version=_torch_version(), built_at=mf.now_utc(),
             extra={"framesentry_version": _framesentry_version(), **result.extra},
         )

@@ -8,13 +8,13 @@ GPU's compute capability. ``problems`` lists every mismatch; ``require_valid`` t
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from framesentry.digest import sha256_file
 from framesentry.engines.spec import ModelIdentity
 from framesentry.errors import StaleEngineError
 
@@ -58,15 +58,6 @@ class Manifest(BaseModel):
     torch_version: str
     built_at: str
     extra: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
-
-
-def sha256_of(path: Path) -> str:
-    """Hex digest of a file (engines are tens of MB at most)."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def engine_folder(root: Path, model: str, backend: str) -> Path:
@@ -139,7 +130,7 @@ def problems(
         engine = folder / manifest.engine_file
         if not engine.is_file():
             out.append(f"engine file {engine.name} is missing")
-        elif sha256_of(engine) != manifest.engine_sha256:
+        elif sha256_file(engine) != manifest.engine_sha256:
             out.append(f"engine file {engine.name} was changed after the build (sha256 mismatch)")
     return out
 

@@ -11,11 +11,12 @@ its latency is how far behind real time each frame's score comes out.
 
 from __future__ import annotations
 
+import os
 import platform
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,18 @@ def stagger(settings: Settings, index: int, streams: int) -> float:
     return index / streams / settings.live_visual_fps
 
 
+def _run_streams(settings: Settings, streams: int, feed: Callable[[int, float], None]) -> float:
+    """Run ``feed(index, start_delay_s)`` for every stream on its own thread; seconds fed (stagger excluded)."""
+    threads = [threading.Thread(target=feed, args=(i, stagger(settings, i, streams)), daemon=True)
+               for i in range(streams)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0 - stagger(settings, streams - 1, streams)
+
+
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
@@ -95,14 +108,7 @@ def run_ours(settings: Settings, detectors: Detectors, clip: Path, streams: int,
             else:
                 session.push_video(frame)
 
-    threads = [threading.Thread(target=feed, args=(s, stagger(settings, i, streams)), daemon=True)
-               for i, s in enumerate(sessions)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    fed_s = time.perf_counter() - t0 - stagger(settings, streams - 1, streams)
+    fed_s = _run_streams(settings, streams, lambda i, delay: feed(sessions[i], delay))
     time.sleep(1.0)  # let the last windows finish
     stats = scorer.stats()
     scorer.stop()
@@ -141,14 +147,7 @@ def run_naive(settings: Settings, detectors: Detectors, clip: Path, streams: int
             with lock:
                 latencies.append((time.perf_counter() - (start + t)) * 1000.0)
 
-    threads = [threading.Thread(target=feed, args=(stagger(settings, i, streams),), daemon=True)
-               for i in range(streams)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    fed_s = time.perf_counter() - t0 - stagger(settings, streams - 1, streams)
+    fed_s = _run_streams(settings, streams, lambda _i, delay: feed(delay))
     return {
         "streams": streams,
         "seconds": round(fed_s, 2),
@@ -160,8 +159,6 @@ def run_naive(settings: Settings, detectors: Detectors, clip: Path, streams: int
 
 
 def device_name(settings: Settings) -> str:
-    import os
-
     import torch
 
     if torch.cuda.is_available():
@@ -180,10 +177,12 @@ def run_live_bench(settings: Settings, streams: list[int], seconds: float) -> di
 
     LiveScorer(settings, detectors).warm_up()
     rows = []
+    load_before = round(os.getloadavg()[0], 2)  # another process on these cores shows up here, not as our latency
     for n in streams:
         ours = run_ours(settings, detectors, clip, n, seconds)
         naive = run_naive(settings, detectors, clip, n, min(seconds, 4.0))
-        rows.append({"streams": n, "framesentry": ours, "naive_per_frame": naive})
+        rows.append({"streams": n, "framesentry": ours, "naive_per_frame": naive,
+                     "load_average_1m_after": round(os.getloadavg()[0], 2)})
     return {
         "benchmark": "live_streams",
         "device": device_name(settings),
@@ -195,6 +194,7 @@ def run_live_bench(settings: Settings, streams: list[int], seconds: float) -> di
                      "live_batch_max": settings.live_batch_max, "live_batch_wait_ms": settings.live_batch_wait_ms,
                      "live_max_inflight": settings.live_max_inflight},
         "seconds_per_run": seconds,
+        "load_average_1m_before": load_before,
         "engines": detectors.engines(),
         "rows": rows,
         "goal": "4 concurrent streams in real time with p99 <= 250 ms on the CPU",

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from framesentry.config import Settings
-from framesentry.inference.audio.detector import CALIBRATION_NAME, CARD_NAME, WEIGHTS_NAME, sha256_file
+from framesentry.digest import sha256_file
+from framesentry.inference.audio.detector import CALIBRATION_NAME, CARD_NAME, WEIGHTS_NAME
 from framesentry.inference.calibration import Calibrator
 
 LIMITS = (

@@ -9,7 +9,6 @@ fake; AASIST's is ``logit[0] - logit[1]``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from framesentry.config import Settings
+from framesentry.digest import sha256_file
 from framesentry.engines.base import Backend
 from framesentry.engines.spec import ModelIdentity, ModelSpec
 from framesentry.errors import ModelError
@@ -27,15 +27,6 @@ WEIGHTS_NAME = "spectral_cnn.pt"
 CARD_NAME = "model_card.json"
 CALIBRATION_NAME = "calibration.json"
 CNN_BATCH = 32
-
-
-def sha256_file(path: Path) -> str:
-    """Hex digest, recorded in the card so a stale or swapped weights file is refused."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def batched(n: int, batch: int) -> list[slice]:

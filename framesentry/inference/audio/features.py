@@ -67,8 +67,9 @@ def aasist_scores(
     log: Callable[[str], None] = print,
 ) -> NDArray[np.float64]:
     """Pretrained AASIST fake logits (``logit[0] - logit[1]``) per clip, cached per weights digest."""
+    from framesentry.digest import sha256_file
     from framesentry.inference.audio.aasist import aasist_paths, load_aasist
-    from framesentry.inference.audio.detector import aasist_fake_logits, sha256_file
+    from framesentry.inference.audio.detector import aasist_fake_logits
 
     digest = sha256_file(aasist_paths(shared_dir, variant)[0])[:16]
     path = corpus.root / f"aasist-{variant}-{digest}-{kind}.json"

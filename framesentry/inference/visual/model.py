@@ -6,7 +6,6 @@ uint8 RGB crops of any size -> antialiased resize to the model input -> ImageNet
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from framesentry.config import Settings, get_settings
+from framesentry.digest import sha256_file
 from framesentry.engines.base import Backend
 from framesentry.engines.spec import ModelIdentity, ModelSpec
 from framesentry.errors import ModelError
@@ -74,15 +74,6 @@ def build_model(pretrained: bool = False, dropout: float = 0.2) -> nn.Module:
         model.load_state_dict(state, strict=True)
     model.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(model.last_channel, 1))
     return model.to(memory_format=torch.channels_last)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex digest used to pin the weights to their card."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @torch.inference_mode()
