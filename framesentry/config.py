@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -140,6 +141,17 @@ class Settings(BaseSettings):
     upload_chunk_bytes: int = Field(1024**2, ge=4096, description="Uploads are written to disk in chunks of this.")
     host: str = Field("127.0.0.1", description="Address `framesentry serve` listens on.")
     port: int = Field(8000, ge=0, le=65535)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_variables(cls, data: object) -> object:
+        """A mistyped ``FRAMESENTRY_*`` variable is an error, not silently a default (pydantic-settings itself
+        only refuses unknown keys in .env files and arguments)."""
+        known = {f"FRAMESENTRY_{name}".upper() for name in cls.model_fields}
+        unknown = sorted(k for k in os.environ if k.upper().startswith("FRAMESENTRY_") and k.upper() not in known)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; see framesentry/config.py for the names")
+        return data
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Settings:

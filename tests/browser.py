@@ -27,8 +27,8 @@ CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google
 
 
 def find_chromium() -> str | None:
-    """The browser to use: ``$FRAMESENTRY_CHROMIUM``, else the Debian package's binary, else None."""
-    configured = os.environ.get("FRAMESENTRY_CHROMIUM")
+    """The browser to use: ``$CHROMIUM_BIN``, else the Debian package's binary, else None."""
+    configured = os.environ.get("CHROMIUM_BIN")
     if configured:
         return configured if Path(configured).exists() else None
     for path in CANDIDATES:

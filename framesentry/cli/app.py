@@ -51,9 +51,16 @@ def _register() -> None:
 
 def main() -> None:
     """Entry point: run the app, print typed errors as one clear line (no traceback)."""
+    from pydantic import ValidationError
+
+    from framesentry.cli.service_settings import config_error
+
     _register()
     try:
-        app(standalone_mode=False)
+        try:
+            app(standalone_mode=False)
+        except ValidationError as exc:  # invalid FRAMESENTRY_* settings, met by any command
+            raise config_error(exc) from exc
     except FrameSentryError as exc:
         err_console.print(f"[bold red]error[/] ({exc.code}): {exc.message}")
         sys.exit(2)

@@ -11,8 +11,7 @@ import typer
 def watch(
     stream_id: Annotated[str, typer.Argument(help="Stream session id (GET /v1/streams?state=live lists them).")],
     url: Annotated[str, typer.Option(help="Server base URL.")] = "http://127.0.0.1:8000",
-    api_key: Annotated[str | None, typer.Option(help="X-API-Key, when the server requires one.",
-                                                envvar="FRAMESENTRY_CLIENT_API_KEY")] = None,
+    api_key: Annotated[str | None, typer.Option(help="X-API-Key, when the server requires one.")] = None,
     raw: Annotated[bool, typer.Option("--json", help="Print each message as JSON, one per line.")] = False,
 ) -> None:
     """Print one line per score message until the stream ends (Ctrl-C to stop watching)."""
