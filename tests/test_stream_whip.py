@@ -166,7 +166,10 @@ def test_offer_abandoned_mid_answer_frees_its_peer(settings: Settings, clip_face
     async def run() -> None:
         pc, player = await _offer(clip_faces_speech)
         task = asyncio.ensure_future(hub.publish(KEY, pc.localDescription.sdp))
-        await asyncio.sleep(0)  # the key is checked and the sink opened; the offer is being applied
+        for _ in range(200):  # the key is checked (off the loop) and the sink opened; then the offer is applied
+            if opener.sinks:
+                break
+            await asyncio.sleep(0.005)
         assert len(opener.sinks) == 1 and not task.done()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -175,6 +178,40 @@ def test_offer_abandoned_mid_answer_frees_its_peer(settings: Settings, clip_face
             if opener.sinks[0].closed.is_set() and hub.stats()["active"] == 0:
                 break
             await asyncio.sleep(0.05)
+        await pc.close()
+        player.video.stop()
+        player.audio.stop()
+
+    asyncio.run(run())
+    assert opener.sinks[0].reasons == ["error: offer abandoned"]
+    assert hub.stats()["active"] == 0
+
+
+def test_client_gone_during_the_key_check_leaves_no_open_sink(settings: Settings, clip_faces_speech: Path) -> None:
+    """The key check runs off the event loop; a publish cancelled while it runs still closes the sink the
+    opener hands back afterwards (no session left live in the database)."""
+    from framesentry.stream.whip import WhipHub
+
+    class SlowOpener(RecordingOpener):
+        def __call__(self, key: str, source: str) -> Any:
+            time.sleep(0.3)  # a slow database
+            return super().__call__(key, source)
+
+    opener = SlowOpener({KEY})
+    hub = WhipHub(settings, opener)
+
+    async def run() -> None:
+        pc, player = await _offer(clip_faces_speech)
+        task = asyncio.ensure_future(hub.publish(KEY, pc.localDescription.sdp))
+        await asyncio.sleep(0.05)
+        assert not opener.sinks
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(100):
+            if opener.sinks and opener.sinks[0].closed.is_set():
+                break
+            await asyncio.sleep(0.02)
         await pc.close()
         player.video.stop()
         player.audio.stop()

@@ -46,11 +46,11 @@ class Broadcaster:
         sub = Subscription(asyncio.Queue(maxsize=self.client_queue))
         if self.last is not None:
             sub.queue.put_nowait(self.last)
-        if self.closed:
-            self._offer(sub, None)
-            return sub
-        with self._lock:
-            self._subs.add(sub)
+        with self._lock:  # with close(): a client either is in the set close() snapshots, or sees closed
+            if not self.closed:
+                self._subs.add(sub)
+                return sub
+        self._offer(sub, None)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -69,7 +69,8 @@ class Broadcaster:
 
     def close(self) -> None:
         """The stream is over: every client gets ``None`` after its pending messages."""
-        self.closed = True
+        with self._lock:
+            self.closed = True
         self._schedule(None)
 
     def _schedule(self, message: Message | None) -> None:

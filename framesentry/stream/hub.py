@@ -45,6 +45,8 @@ class LiveHub:
         self._broadcasters: dict[uuid.UUID, Broadcaster] = {}
         self._ended: list[uuid.UUID] = []
         self._lock = threading.Lock()
+        self._open_lock = threading.Lock()  # one publisher at a time through open_sink: check + register
+        self._stopping = False
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-db")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -70,6 +72,7 @@ class LiveHub:
             self.whip = WhipHub(self.settings, self.open_sink)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self.whip is not None:
             await self.whip.close_all()
         if self.rtmp is not None:
@@ -78,15 +81,23 @@ class LiveHub:
             session.close("server_shutdown")
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        self.scorer.stop()
-        self.series.stop()
-        self._db_thread.shutdown(wait=True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.scorer.stop)
+        await loop.run_in_executor(None, self.series.stop)  # flushes what is queued
+        await loop.run_in_executor(None, lambda: self._db_thread.shutdown(wait=True))
 
     # --- SinkOpener -------------------------------------------------------------------------------------
 
     def open_sink(self, key: str, source: str) -> LiveSession:
-        """Check the key and open a session; a publisher reconnecting on its key replaces its old session."""
-        if self._loop is None:
+        """Check the key and open a session; a publisher reconnecting on its key replaces its old session.
+
+        Called by the ingest protocols off the event loop (it queries the database). Serialised, so the
+        stream limit and the one-session-per-key rule hold when publishers arrive together."""
+        with self._open_lock:
+            return self._open(key, source)
+
+    def _open(self, key: str, source: str) -> LiveSession:
+        if self._loop is None or self._stopping:
             raise ServiceUnavailableError("live detection is not running on this server")
         with self.db.transaction() as tx:
             key_row = stream_repo.resolve_stream_key(tx, key)
@@ -99,6 +110,8 @@ class LiveHub:
                     raise ServiceUnavailableError(
                         f"this server already takes {len(live)} live streams (FRAMESENTRY_LIVE_MAX_STREAMS)"
                     )
+            if old is not None:  # its final numbers, before start_stream's takeover ends its row
+                stream_repo.end_stream(tx, old.id, reason="replaced", **self._totals(old))
             row = stream_repo.start_stream(tx, key_row, source, takeover=True)
             stream_id, key_id = row.id, key_row.id
         if old is not None:
@@ -162,7 +175,10 @@ class LiveHub:
             broadcaster.close()
         failed = reason.startswith("error")
         totals = self._totals(session)
-        self._db_thread.submit(self._end_row, session.id, reason, failed, totals)
+        try:
+            self._db_thread.submit(self._end_row, session.id, reason, failed, totals)
+        except RuntimeError:  # shutting down: the writer thread is gone, record it here
+            self._end_row(session.id, reason, failed, totals)
         with self._lock:
             self._ended.append(session.id)
             while len(self._ended) > KEEP_ENDED:
@@ -189,18 +205,19 @@ class LiveHub:
             log.exception("could not record the end of stream %s", stream_id)
 
     def _refresh_rows(self) -> None:
+        """Heartbeat of this server's live rows, then the sweep of rows no server refreshes any more."""
         live = [s for s in list(self.sessions.values()) if s.live]
-        if not live:
-            return
         try:
             with self.db.transaction() as tx:
                 for s in live:
                     stream_repo.update_stream(tx, s.id, **self._totals(s))
+            self._fail_leftovers()
         except Exception:
             log.exception("live heartbeat failed")
 
     def _fail_leftovers(self) -> None:
-        """Streams still 'live' in the database from a server that died cannot be live any more."""
+        """Streams still 'live' in the database but not refreshed for 5 heartbeats belong to a server that died
+        (every live server refreshes its rows every HEARTBEAT_S); they cannot be live any more."""
         with self.db.transaction() as tx:
             stream_repo.fail_stale_streams(tx, utcnow() - timedelta(seconds=5 * HEARTBEAT_S), reason="server_restarted")
 

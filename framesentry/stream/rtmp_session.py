@@ -40,6 +40,12 @@ class _Refused(Exception):
     """The peer was told no (bad app, key, or request); end the connection without a sink error."""
 
 
+def redact(key: str) -> str:
+    """What logs show of a stream key: it is a credential, so at most its first 8 characters (the DB's prefix).
+    ``RtmpServer.stats`` keeps full keys: it is for the process itself and never served over the API."""
+    return key[: min(8, len(key) // 2)] + "…"
+
+
 @dataclass
 class PublisherStats:
     """Counters of one published stream (written by the worker thread, read by ``RtmpServer.stats``)."""
@@ -228,7 +234,7 @@ class RtmpConnection:
         self._publishers[key] = self
         self._writer.write(wire.stream_begin(stream_id))
         await self._status(stream_id, "status", "NetStream.Publish.Start", f"{key} is now published")
-        log.info("RTMP publisher %s started stream %s", self.peer, key)
+        log.info("RTMP publisher %s started stream %s", self.peer, redact(key))
 
     async def _status(self, stream_id: int, level: str, code: str, description: str) -> None:
         await self._send(
@@ -274,7 +280,7 @@ class RtmpConnection:
                 self.stats.video_frames += len(video)
                 self.stats.audio_frames += len(audio)
         except Exception:
-            log.exception("RTMP stream %s: flushing the decoders failed", self.stats.key)
+            log.exception("RTMP stream %s: flushing the decoders failed", redact(self.stats.key))
         finally:
             self._decoder.close()
             self._sink.close(reason)
@@ -282,11 +288,11 @@ class RtmpConnection:
     async def _finish(self, reason: str) -> None:
         """Close the sink (after every frame already queued), free the worker and drop the socket."""
         if self._sink is not None and self.stats is not None:
-            log.info("RTMP stream %s from %s closed: %s", self.stats.key, self.peer, reason)
+            log.info("RTMP stream %s from %s closed: %s", redact(self.stats.key), self.peer, reason)
             try:
                 await asyncio.get_running_loop().run_in_executor(self._worker, self._flush_and_close, reason)
             except Exception:
-                log.exception("RTMP stream %s: closing its sink failed", self.stats.key)
+                log.exception("RTMP stream %s: closing its sink failed", redact(self.stats.key))
             if self._publishers.get(self.stats.key) is self:
                 del self._publishers[self.stats.key]
         else:

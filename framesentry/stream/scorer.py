@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from framesentry.config import Settings
+from framesentry.errors import BatcherStoppedError
 from framesentry.inference.detectors import Detectors
 
 if TYPE_CHECKING:
@@ -97,14 +98,16 @@ class LiveScorer:
             d.audio.predict(np.stack([window] * n))
 
     def submit_visual(self, item: VisualItem) -> Future[list[FaceResult]]:
-        if self._visual is None:
-            raise RuntimeError("LiveScorer.start() was not called")
-        return self._visual.submit(item)
+        batcher = self._visual  # read once: stop() may clear it from another thread
+        if batcher is None:
+            raise BatcherStoppedError("live scoring is not running")
+        return batcher.submit(item)
 
     def submit_audio(self, item: AudioItem) -> Future[AudioResult]:
-        if self._audio is None:
-            raise RuntimeError("LiveScorer.start() was not called")
-        return self._audio.submit(item)
+        batcher = self._audio
+        if batcher is None:
+            raise BatcherStoppedError("live scoring is not running")
+        return batcher.submit(item)
 
     def stats(self) -> dict[str, dict[str, float | int]]:
         return {

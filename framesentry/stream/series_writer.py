@@ -56,13 +56,27 @@ class SeriesWriter:
             return 0
         try:
             append_scores(self.db, rows)
-        except Exception:  # the database is down or refused the batch: count it, keep the stream going
-            self.failed_batches += 1
-            self.dropped += len(rows)
-            log.exception("writing %d live score rows failed", len(rows))
-            return 0
+        except Exception:  # e.g. a stream deleted with rows still queued: retry per stream, lose only that one
+            return self._per_stream(rows)
         self.written += len(rows)
         return len(rows)
+
+    def _per_stream(self, rows: list[ScoreRow]) -> int:
+        groups: dict[object, list[ScoreRow]] = {}
+        for row in rows:
+            groups.setdefault(row.stream_id, []).append(row)
+        written = 0
+        for stream_id, group in groups.items():
+            try:
+                append_scores(self.db, group)
+            except Exception:  # the database is down, or this stream is gone: count it, keep streaming
+                self.failed_batches += 1
+                self.dropped += len(group)
+                log.warning("writing %d live score rows of stream %s failed", len(group), stream_id, exc_info=True)
+                continue
+            written += len(group)
+        self.written += written
+        return written
 
     def stats(self) -> dict[str, int]:
         return {"written": self.written, "dropped": self.dropped, "failed_batches": self.failed_batches,

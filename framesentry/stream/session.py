@@ -40,7 +40,8 @@ class StreamEndedError(FrameSentryError):
 
 @dataclass
 class _Clock:
-    """Maps one track's timestamps onto session time (seconds since the session opened)."""
+    """Maps a stream's timestamps onto session time (seconds since the session opened): the first timestamp
+    seen sits at its arrival delay, later ones follow the sender's clock."""
 
     opened_at: float
     first_pts_s: float | None = None
@@ -88,8 +89,9 @@ class LiveSession:
         self._emit = emit
         self._on_close = on_close
         self._opened = time.perf_counter()
-        self._video_clock = _Clock(self._opened)
-        self._audio_clock = _Clock(self._opened)
+        # One clock for both tracks: RTMP stamps audio and video on one time base, and WHIP's TrackClock has
+        # already put each track on seconds since the session began; re-basing each alone would skew them.
+        self._clock = _Clock(self._opened)
         self._sampler = FrameSampler(settings.live_visual_fps)
         rate = settings.audio_sample_rate
         self._cutter = WindowCutter(rate, settings.audio_window_samples, round(settings.live_audio_stride_s * rate))
@@ -115,7 +117,7 @@ class LiveSession:
     def push_video(self, frame: av.VideoFrame) -> None:
         self._check_open()
         self.counters.video_frames += 1
-        t_s = self._video_clock(frame.time)
+        t_s = self._clock(frame.time)
         if not self._sampler.keep(t_s):
             return
         rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
@@ -124,7 +126,7 @@ class LiveSession:
     def push_audio(self, frame: av.AudioFrame) -> None:
         self._check_open()
         self.counters.audio_frames += 1
-        t_s = self._audio_clock(frame.time)
+        t_s = self._clock(frame.time)
         if self._audio_t0 is None:
             self._audio_t0 = t_s
         for mono in self._resample(frame):

@@ -19,7 +19,7 @@ from typing import Any
 
 from framesentry.config import Settings
 from framesentry.errors import NotFoundError, SdpError
-from framesentry.stream.source import SinkOpener
+from framesentry.stream.source import FrameSink, SinkOpener
 from framesentry.stream.whip_sdp import sending_kinds
 from framesentry.stream.whip_session import WhipSession
 
@@ -55,8 +55,14 @@ class WhipHub:
         anything on it; a refused offer then closes that sink with ``"error: ..."``.
         """
         self._counts["offers"] += 1
+        # The opener checks the key in the database: off the event loop. If the client hangs up meanwhile,
+        # the sink it opens anyway is closed as soon as it exists, never left live.
+        opening = asyncio.get_running_loop().run_in_executor(None, self._opener, key, SOURCE)
         try:
-            sink = self._opener(key, SOURCE)
+            sink = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_abandoned)
+            raise
         except Exception:
             self._counts["refused_key"] += 1
             raise
@@ -127,3 +133,8 @@ class WhipHub:
         if self._sessions.pop(session.id, None) is not None:
             reason = session.close_reason or "unknown"
             self._closed_reasons[reason.split(":", 1)[0]] += 1
+
+
+def _close_abandoned(opening: asyncio.Future[FrameSink]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close("error: offer abandoned")

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from framesentry.errors import FrameSentryError
 from framesentry.stream.source import FrameSink
 from framesentry.stream.whip_clock import TrackClock
 
@@ -101,6 +102,10 @@ class WhipSession:
                     self.sink.push_video(frame)
                 else:
                     self.sink.push_audio(frame)
+            except FrameSentryError as exc:  # an expected refusal, e.g. the stream was stopped through the API
+                log.info("whip %s: sink refused a %s frame: %s", self.id[:8], kind, exc.message)
+                await self.close(f"error: {exc.message}")
+                return
             except Exception as exc:
                 log.exception("whip %s: sink refused a %s frame", self.id[:8], kind)
                 await self.close(f"error: {type(exc).__name__}: {exc}")

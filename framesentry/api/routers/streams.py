@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -28,6 +28,7 @@ from framesentry.store import streams as repo
 from framesentry.store.models import Stream
 
 router = APIRouter(tags=["streams"])
+ENDED_GRACE = timedelta(minutes=1)
 
 
 def ingest_urls(request: Request, services: ServicesDep, key: str) -> IngestUrls:
@@ -135,14 +136,16 @@ def get_series(
     session: SessionDep,
     owner: OwnerDep,
     from_: Annotated[datetime | None, Query(alias="from", description="Start (default: stream start).")] = None,
-    to: Annotated[datetime | None, Query(description="End, exclusive (default: now).")] = None,
+    to: Annotated[datetime | None, Query(description="End, exclusive (default: stream end, or now).")] = None,
     bucket: Annotated[float, Query(gt=0, le=86400, description="Bucket width in seconds.")] = 10.0,
 ) -> SeriesResponse:
     """Scores aggregated per bucket (avg/max p_fake, modality averages, count, last verdict), answered from a
     TimescaleDB hypertable when the extension is installed, from the partitioned table otherwise."""
     row = _stream(session, owner, stream_id)
     start = _aware(from_) if from_ is not None else row.started_at
-    end = _aware(to) if to is not None else datetime.now(UTC)
+    # A finished stream's windows still in flight at its end are stamped up to a few seconds later.
+    default_end = datetime.now(UTC) if row.ended_at is None else min(datetime.now(UTC), row.ended_at + ENDED_GRACE)
+    end = _aware(to) if to is not None else default_end
     if end <= start:
         raise RequestError("'to' must be after 'from'", start=start.isoformat(), end=end.isoformat())
     buckets = series_repo.query_series(session, stream_id, start, end, bucket)
