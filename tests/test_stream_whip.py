@@ -166,10 +166,12 @@ def test_offer_abandoned_mid_answer_frees_its_peer(settings: Settings, clip_face
     async def run() -> None:
         pc, player = await _offer(clip_faces_speech)
         task = asyncio.ensure_future(hub.publish(KEY, pc.localDescription.sdp))
-        for _ in range(200):  # the key is checked (off the loop) and the sink opened; then the offer is applied
-            if opener.sinks:
+        # Step the loop until the key is checked (off the loop), the sink opened and the session registered:
+        # from then on the offer is being applied and the answer gathered.
+        for _ in range(100_000):
+            if hub.stats()["active"] == 1 or task.done():
                 break
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0)
         assert len(opener.sinks) == 1 and not task.done()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
