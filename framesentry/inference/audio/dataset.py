@@ -24,7 +24,7 @@ from framesentry.inference.audio.spoofgen import RESYNTH_GENERATORS, TTS_GENERAT
 RATE = 16000
 WINDOW = 64600
 SPLITS = ("train", "val", "test")
-CORPUS_VERSION = "v1"
+CORPUS_VERSION = "v2"  # v2: Griffin-Lim phase initialisation seeded (v1 was not reproducible)
 
 
 @dataclass(frozen=True)

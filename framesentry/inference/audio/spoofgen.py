@@ -130,7 +130,11 @@ def griffinlim(x: NDArray[np.float32], rng: np.random.Generator) -> tuple[NDArra
         spec = torch.clamp(torch.linalg.pinv(fb.T) @ mel, min=0.0)
         tag += ":mel80"
     gl = T.GriffinLim(n_fft=n_fft, hop_length=hop, n_iter=n_iter, power=1.0, momentum=0.99)
-    y = gl(spec).numpy()
+    # Griffin-Lim starts from random phase (torch's global generator): seed it from ``rng`` so the corpus, and
+    # every number `framesentry eval` reports on it, is the same on every run.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.integers(2**31 - 1)))
+        y = gl(spec).numpy()
     return _match_length(y, x.size), tag
 
 
