@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,20 @@ def test_wrong_content_type_is_415_and_offer_without_media_is_422(server: Server
     assert httpx.options(f"{server.url}/v1/whip/{KEY}").headers["accept-post"] == "application/sdp"
 
 
+async def _cancel_and_settle(task: asyncio.Future[Any], settled: Callable[[], bool], pc: Any, player: Any) -> None:
+    """Cancel a publish as a client hanging up would, wait (up to 5 s) for ``settled``, free the test peer."""
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):
+        if settled():
+            break
+        await asyncio.sleep(0.05)
+    await pc.close()
+    player.video.stop()
+    player.audio.stop()
+
+
 def test_offer_abandoned_mid_answer_frees_its_peer(settings: Settings, clip_faces_speech: Path) -> None:
     """A publish cancelled while the answer is being made (the HTTP client hung up) closes the sink it opened
     and leaves no session behind."""
@@ -173,16 +187,8 @@ def test_offer_abandoned_mid_answer_frees_its_peer(settings: Settings, clip_face
                 break
             await asyncio.sleep(0)
         assert len(opener.sinks) == 1 and not task.done()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        for _ in range(100):
-            if opener.sinks[0].closed.is_set() and hub.stats()["active"] == 0:
-                break
-            await asyncio.sleep(0.05)
-        await pc.close()
-        player.video.stop()
-        player.audio.stop()
+        await _cancel_and_settle(task, lambda: opener.sinks[0].closed.is_set() and hub.stats()["active"] == 0,
+                                 pc, player)
 
     asyncio.run(run())
     assert opener.sinks[0].reasons == ["error: offer abandoned"]
@@ -207,16 +213,7 @@ def test_client_gone_during_the_key_check_leaves_no_open_sink(settings: Settings
         task = asyncio.ensure_future(hub.publish(KEY, pc.localDescription.sdp))
         await asyncio.sleep(0.05)
         assert not opener.sinks
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        for _ in range(100):
-            if opener.sinks and opener.sinks[0].closed.is_set():
-                break
-            await asyncio.sleep(0.02)
-        await pc.close()
-        player.video.stop()
-        player.audio.stop()
+        await _cancel_and_settle(task, lambda: bool(opener.sinks) and opener.sinks[0].closed.is_set(), pc, player)
 
     asyncio.run(run())
     assert opener.sinks[0].reasons == ["error: offer abandoned"]

@@ -113,7 +113,7 @@ def run_ours(settings: Settings, detectors: Detectors, clip: Path, streams: int,
     stats = scorer.stats()
     scorer.stop()
     offered = sum(s.visual.accepted + s.audio.accepted for s in sessions)
-    dropped = sum(s.visual.dropped + s.audio.dropped for s in sessions)
+    dropped = sum(s.totals()["windows_dropped"] for s in sessions)
     return {
         "streams": streams,
         "seconds": round(fed_s, 2),

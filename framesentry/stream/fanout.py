@@ -38,7 +38,6 @@ class Broadcaster:
         self._subs: set[Subscription] = set()
         self._lock = threading.Lock()
         self.last: Message | None = None
-        self.published = 0
         self.closed = False
 
     def subscribe(self) -> Subscription:
@@ -57,14 +56,8 @@ class Broadcaster:
         with self._lock:
             self._subs.discard(sub)
 
-    @property
-    def clients(self) -> int:
-        with self._lock:
-            return len(self._subs)
-
     def publish(self, message: Message) -> None:
         self.last = message
-        self.published += 1
         self._schedule(message)
 
     def close(self) -> None:

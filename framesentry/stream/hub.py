@@ -111,7 +111,7 @@ class LiveHub:
                         f"this server already takes {len(live)} live streams (FRAMESENTRY_LIVE_MAX_STREAMS)"
                     )
             if old is not None:  # its final numbers, before start_stream's takeover ends its row
-                stream_repo.end_stream(tx, old.id, reason="replaced", **self._totals(old))
+                stream_repo.end_stream(tx, old.id, reason="replaced", **old.totals())
             row = stream_repo.start_stream(tx, key_row, source, takeover=True)
             stream_id, key_id = row.id, key_row.id
         if old is not None:
@@ -144,16 +144,6 @@ class LiveHub:
         session.stop("stopped_by_api")
         return True
 
-    def stats(self) -> dict[str, Any]:
-        live = [s for s in self.sessions.values() if s.live]
-        return {
-            "live_streams": len(live),
-            "scorer": self.scorer.stats(),
-            "series": self.series.stats(),
-            "rtmp": self.rtmp.stats() if self.rtmp is not None else None,
-            "whip": self.whip.stats() if self.whip is not None else None,
-        }
-
     # --- callbacks from sessions (scoring / ingest threads) --------------------------------------------
 
     def _emit(self, session: LiveSession, message: dict[str, Any]) -> None:
@@ -174,7 +164,7 @@ class LiveHub:
         if broadcaster is not None:
             broadcaster.close()
         failed = reason.startswith("error")
-        totals = self._totals(session)
+        totals = session.totals()
         try:
             self._db_thread.submit(self._end_row, session.id, reason, failed, totals)
         except RuntimeError:  # shutting down: the writer thread is gone, record it here
@@ -187,15 +177,6 @@ class LiveHub:
                 self._broadcasters.pop(old, None)
 
     # --- database side (on the live-db thread) -------------------------------------------------------
-
-    @staticmethod
-    def _totals(session: LiveSession) -> dict[str, Any]:
-        return {
-            "verdict": session.state.verdict,
-            "p_fake": session.state.p_fake,
-            "windows_scored": session.state.seq,
-            "windows_dropped": session.visual.dropped + session.audio.dropped,
-        }
 
     def _end_row(self, stream_id: uuid.UUID, reason: str, failed: bool, totals: dict[str, Any]) -> None:
         try:
@@ -210,7 +191,7 @@ class LiveHub:
         try:
             with self.db.transaction() as tx:
                 for s in live:
-                    stream_repo.update_stream(tx, s.id, **self._totals(s))
+                    stream_repo.update_stream(tx, s.id, **s.totals())
             self._fail_leftovers()
         except Exception:
             log.exception("live heartbeat failed")

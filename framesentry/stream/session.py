@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,14 +56,6 @@ class _Clock:
         return self.offset_s + (pts_s - self.first_pts_s)
 
 
-@dataclass
-class SessionCounters:
-    video_frames: int = 0
-    audio_frames: int = 0
-    errors: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
-
-
 class LiveSession:
     """Implements ``framesentry.stream.source.FrameSink`` for one publisher."""
 
@@ -82,9 +74,7 @@ class LiveSession:
         self.id = stream_id
         self.key_id = key_id
         self.source = source
-        self.started_wall = time.time()
         self.state = LiveState(settings, str(stream_id))
-        self.counters = SessionCounters()
         self.end_reason: str | None = None
         self._emit = emit
         self._on_close = on_close
@@ -112,11 +102,19 @@ class LiveSession:
     def dropped(self) -> dict[str, int]:
         return {"visual": self.visual.dropped, "audio": self.audio.dropped}
 
+    def totals(self) -> dict[str, Any]:
+        """Headline numbers of the session, as the stream's row stores them."""
+        return {
+            "verdict": self.state.verdict,
+            "p_fake": self.state.p_fake,
+            "windows_scored": self.state.seq,
+            "windows_dropped": sum(self.dropped().values()),
+        }
+
     # --- FrameSink -------------------------------------------------------------------------------------
 
     def push_video(self, frame: av.VideoFrame) -> None:
         self._check_open()
-        self.counters.video_frames += 1
         t_s = self._clock(frame.time)
         if not self._sampler.keep(t_s):
             return
@@ -125,7 +123,6 @@ class LiveSession:
 
     def push_audio(self, frame: av.AudioFrame) -> None:
         self._check_open()
-        self.counters.audio_frames += 1
         t_s = self._clock(frame.time)
         if self._audio_t0 is None:
             self._audio_t0 = t_s
@@ -168,5 +165,4 @@ class LiveSession:
         self._emit(self, self.state.audio(item, result, self.dropped()))
 
     def _failed(self, item: object, exc: BaseException) -> None:
-        self.counters.errors += 1
         log.warning("stream %s: scoring %s failed: %s", self.id, type(item).__name__, exc)

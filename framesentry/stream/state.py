@@ -43,7 +43,6 @@ class LiveState:
     _tracks: dict[int, _Track] = field(default_factory=dict)
     _audio: deque[tuple[float, float]] = field(default_factory=deque)  # (end_s, p_fake) of speech windows
     _smoother: VerdictSmoother = field(init=False)
-    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -86,13 +85,12 @@ class LiveState:
     def _message(
         self, kind: str, t_s: float, closed_at: float, dropped: dict[str, int], speech: float | None = None
     ) -> dict[str, Any]:
+        means = {tid: round(sum(tr.scores) / len(tr.scores), 4) for tid, tr in self._tracks.items()}
         faces = [
-            {"track_id": tid, "p_fake": round(sum(tr.scores) / len(tr.scores), 4), "frames": len(tr.scores),
-             "box": list(tr.box)}
+            {"track_id": tid, "p_fake": means[tid], "frames": len(tr.scores), "box": list(tr.box)}
             for tid, tr in sorted(self._tracks.items())
         ]
-        track_means = [round(sum(tr.scores) / len(tr.scores), 4) for tr in self._tracks.values()]
-        visual_p = max(track_means, default=None)
+        visual_p = max(means.values(), default=None)
         audio_p = sum(p for _, p in self._audio) / len(self._audio) if self._audio else None
         fused = noisy_or(visual_p, audio_p)
         events: list[dict[str, object]] = []
@@ -102,7 +100,6 @@ class LiveState:
                 events.append(smoothed.change.to_dict())
         self.seq += 1
         latency_ms = (time.perf_counter() - closed_at) * 1000.0
-        self.latencies_ms.append(latency_ms)
         p_smooth = self._smoother.p_fake
         return {
             "type": "score",

@@ -107,9 +107,9 @@ def get_stream(stream_id: uuid.UUID, session: SessionDep, owner: OwnerDep, servi
     info = to_stream_info(_stream(session, owner, stream_id))
     live = services.live.sessions.get(stream_id) if services.live is not None else None
     if live is not None and live.live:
-        info.verdict, info.p_fake = live.state.verdict, live.state.p_fake
-        info.windows_scored = live.state.seq
-        info.windows_dropped = live.visual.dropped + live.audio.dropped
+        totals = live.totals()
+        info.verdict, info.p_fake = totals["verdict"], totals["p_fake"]
+        info.windows_scored, info.windows_dropped = totals["windows_scored"], totals["windows_dropped"]
     return info
 
 
