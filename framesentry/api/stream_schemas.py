@@ -102,8 +102,7 @@ class ScoreMessage(BaseModel):
 
 
 def to_key_info(row: KeyRow) -> StreamKeyInfo:
-    return StreamKeyInfo(id=row.id, name=row.name, prefix=row.prefix, created_at=row.created_at,
-                         last_used_at=row.last_used_at, revoked_at=row.revoked_at)
+    return StreamKeyInfo.model_validate(row, from_attributes=True)
 
 
 def to_stream_info(row: StreamRow) -> StreamInfo:
@@ -118,6 +117,4 @@ def to_stream_info(row: StreamRow) -> StreamInfo:
 
 
 def to_bucket(b: Bucket) -> SeriesBucket:
-    return SeriesBucket(start=b.start, avg_p_fake=b.avg_p_fake, max_p_fake=b.max_p_fake,
-                        avg_visual_p=b.avg_visual_p, avg_audio_p=b.avg_audio_p, count=b.count,
-                        last_verdict=b.last_verdict)
+    return SeriesBucket.model_validate(b, from_attributes=True)
