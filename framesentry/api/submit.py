@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from framesentry.api.deps import Owner
+from framesentry.api.schemas import AnalysisSummary, to_summary
 from framesentry.api.services import Services
 from framesentry.api.uploads import StagedUpload, receive
 from framesentry.errors import ConflictError, InvalidCallbackUrlError, MediaLimitError
@@ -32,6 +33,8 @@ _SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 class Submitted:
     analysis: Analysis
     replayed: bool
+    accepted: AnalysisSummary | None = None
+    """A new job's summary as committed, before it is queued (a worker may pick it up at once)."""
 
 
 def check_callback_url(url: str) -> str:
@@ -104,7 +107,8 @@ def _persist(
             analysis = repo.add_analysis(session, video, idempotency_key=key, callback_url=callback)
             session.flush()
             session.refresh(analysis)
-        return Submitted(analysis, replayed=False)
+            accepted = to_summary(analysis)
+        return Submitted(analysis, replayed=False, accepted=accepted)
     except IntegrityError:
         # Two requests with one Idempotency-Key raced; the other one won: answer with its job.
         services.storage.delete(storage_key)

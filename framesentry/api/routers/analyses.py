@@ -118,7 +118,11 @@ async def create_analysis(
         body=request.stream(),
         idempotency_key=idempotency_key,
     )
-    body = await run_in_threadpool(_summary_of, services, done.analysis.id)
+    # A new job answers with its state as accepted (queued): the embedded worker may already be running it.
+    # A replayed key answers with the earlier job as it is now.
+    body = done.accepted
+    if body is None:
+        body = await run_in_threadpool(_summary_of, services, done.analysis.id)
     headers = {"Location": body.links.self_}
     if done.replayed:
         headers["Idempotent-Replayed"] = "true"
