@@ -21,7 +21,7 @@ from framesentry.config import Settings
 from framesentry.inference.detectors import Detectors
 from framesentry.inference.pipeline import analyze_file
 from framesentry.media import iter_audio, probe
-from framesentry.media.samples import make_benchmark_clip
+from framesentry.lab.samples import make_benchmark_clip
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -1,5 +1,5 @@
 """N concurrent live 720p30 streams: window-close-to-score latency and dropped windows, FrameSentry's live path
-against a naive per-frame pipeline, in the same process (see framesentry/stream/bench.py for what each does).
+against a naive per-frame pipeline, in the same process (see framesentry/lab/live_bench.py for what each does).
 
     .venv/bin/python benchmarks/live_streams.py [--streams 1,2,4,8] [--seconds 10]
 
@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from framesentry.config import Settings
-from framesentry.stream.bench import run_live_bench
+from framesentry.lab.live_bench import run_live_bench
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -60,7 +60,7 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def real_faces(settings: Settings) -> list[np.ndarray]:
     """Two real face crops (RGB, 224x224) from the dfdc-faces test split."""
-    from framesentry.media.samples import load_rgb, shared_face_paths
+    from framesentry.lab.samples import load_rgb, shared_face_paths
 
     return [load_rgb(p) for p in shared_face_paths(settings, "real", split="test", n=2)]
 
@@ -68,13 +68,13 @@ def real_faces(settings: Settings) -> list[np.ndarray]:
 @pytest.fixture(scope="session")
 def speech(settings: Settings) -> np.ndarray:
     """Six seconds of real LibriSpeech speech, 16 kHz mono float32."""
-    from framesentry.media.samples import speech_from_librispeech
+    from framesentry.lab.samples import speech_from_librispeech
 
     return speech_from_librispeech(settings, SPEECH_S)
 
 
 def _make(media_dir: Path, name: str, ext: str, faces_rgb: list[np.ndarray], speech: np.ndarray) -> Path:
-    from framesentry.media.samples import write_clip
+    from framesentry.lab.samples import write_clip
 
     spec = CLIPS[name]
     faces = [(faces_rgb[i], box) for i, box in enumerate(spec.faces)]
@@ -147,7 +147,7 @@ def not_media_file(media_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def truncated_clip(media_dir: Path, real_faces: list[np.ndarray], speech: np.ndarray) -> Path:
     """A web-style MP4 (index first, 6 s, faces + speech) cut to half its bytes: an interrupted upload."""
-    from framesentry.media.samples import write_clip
+    from framesentry.lab.samples import write_clip
 
     full = write_clip(
         media_dir / "full_faststart.mp4",

@@ -100,7 +100,7 @@ def redis_space() -> Iterator[RedisSpace]:
 @pytest.fixture(scope="session")
 def long_clip(media_dir: Path, real_faces: list[np.ndarray], settings: Settings) -> Path:
     """8 s 640x360 MP4 with a face and real speech: a job long enough to kill a worker in the middle of."""
-    from framesentry.media.samples import speech_from_librispeech, write_clip
+    from framesentry.lab.samples import speech_from_librispeech, write_clip
 
     speech = speech_from_librispeech(settings, 8.0)
     return write_clip(

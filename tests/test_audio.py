@@ -15,7 +15,7 @@ RATE = 16000
 @pytest.fixture(scope="module")
 def libri(settings: Settings) -> np.ndarray:
     """A real LibriSpeech utterance (train-clean-100, speaker 103), 16 kHz float32."""
-    from framesentry.inference.audio.dataset import read_audio
+    from framesentry.lab.audio.dataset import read_audio
 
     return read_audio(settings.shared_dir / "data" / "librispeech" / "train-clean-100" / "103-1240-0000.flac")
 
@@ -23,7 +23,7 @@ def libri(settings: Settings) -> np.ndarray:
 @pytest.fixture(scope="module")
 def espeak_speech() -> np.ndarray:
     """An espeak-ng utterance synthesised now (formant TTS), resampled to 16 kHz."""
-    from framesentry.inference.audio.spoofgen import espeak
+    from framesentry.lab.audio.spoofgen import espeak
 
     audio, _tag = espeak("The old farmer carried the heavy wooden box before the storm arrived.",
                          np.random.default_rng(3))

@@ -17,8 +17,8 @@ RATE = 16000
 @pytest.fixture(scope="module")
 def utterances(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     """Real windows from four test-split LibriSpeech speakers and spoofs made now (espeak, flite, GL, LPC)."""
-    from framesentry.inference.audio.dataset import list_bonafide, read_audio, split_of
-    from framesentry.inference.audio.spoofgen import resynthesise, synthesise_tts
+    from framesentry.lab.audio.dataset import list_bonafide, read_audio, split_of
+    from framesentry.lab.audio.spoofgen import resynthesise, synthesise_tts
     from framesentry.inference.audio.windows import tile_to
 
     rng = np.random.default_rng(11)
@@ -72,7 +72,7 @@ def test_training_runs_end_to_end_on_tiny_subset(tmp_path: Path) -> None:
     """`train_audio` builds a tiny corpus (all 4 generators, all splits), trains, calibrates and writes a
     detector that loads back and scores windows."""
     from framesentry.inference.audio.detector import AudioDetector
-    from framesentry.inference.audio.train import train_audio
+    from framesentry.lab.audio.train import train_audio
 
     settings = Settings(work_dir=tmp_path / "work")
     out = tmp_path / "model"

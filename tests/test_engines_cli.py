@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from framesentry.cli.bench import run_live
 from framesentry.config import Settings
 
 CLI = [sys.executable, "-m", "framesentry"]
@@ -56,8 +55,3 @@ def test_bench_writes_json_with_baseline_and_backends(tmp_path: Path) -> None:
     assert onnx["engine_source"].startswith("built for this run") and [r["batch"] for r in onnx["rows"]] == [1, 4]
     assert all(r["ms_p50"] > 0 and r["x_naive"] > 0 for r in onnx["rows"])
     assert not (tmp_path / "engines").exists()  # the bench never writes into engines_dir
-
-
-def test_live_bench_missing_module_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "framesentry.stream.bench", None)
-    assert run_live(Settings(), [1], 1.0) is None

@@ -33,7 +33,7 @@ def detector() -> VisualDetector:
 @pytest.fixture(scope="module")
 def sample(detector: VisualDetector) -> np.ndarray:
     """Four real face crops (dfdc-faces test split) after the model's preprocess."""
-    from framesentry.media.samples import load_rgb, shared_face_paths
+    from framesentry.lab.samples import load_rgb, shared_face_paths
 
     crops = np.stack([load_rgb(p) for p in shared_face_paths(Settings(), "real", n=4)])
     return np.ascontiguousarray(preprocess(crops, detector.input_size).numpy())
@@ -206,7 +206,7 @@ def test_auto_prefers_tensorrt_when_built_and_runnable(
 
 def test_detector_runs_through_the_selected_engine(root: Path, detector: VisualDetector, sample: np.ndarray) -> None:
     """VisualDetector.load opens the onnx engine; its calibrated scores equal the PyTorch ones."""
-    from framesentry.media.samples import load_rgb, shared_face_paths
+    from framesentry.lab.samples import load_rgb, shared_face_paths
 
     s = settings_for(root)
     onnx_det = VisualDetector.load(s)

@@ -28,7 +28,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def faces() -> np.ndarray:
     """24 uint8 crops: 12 real + 12 fake from the dfdc-faces test split."""
-    from framesentry.media.samples import load_rgb, shared_face_paths
+    from framesentry.lab.samples import load_rgb, shared_face_paths
 
     paths = shared_face_paths(SHARED, "real", n=12, offset=20) + shared_face_paths(SHARED, "fake", n=12, offset=20)
     return np.stack([load_rgb(p) for p in paths])
@@ -37,7 +37,7 @@ def faces() -> np.ndarray:
 @pytest.fixture(scope="module")
 def windows() -> np.ndarray:
     """Eight 64,600-sample windows of held-out real speech (LibriSpeech test-other), hop 1 s."""
-    from framesentry.media.samples import speech_from_librispeech
+    from framesentry.lab.samples import speech_from_librispeech
 
     speech = speech_from_librispeech(SHARED, 12.0, subset="test-other")
     return np.stack([speech[i * 16000 : i * 16000 + 64600] for i in range(8)]).astype(np.float32)

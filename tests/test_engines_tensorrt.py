@@ -36,7 +36,7 @@ def settings_for(root: Path) -> Settings:
 
 
 def test_visual_tensorrt_fp16_build_run_and_stale(tmp_path: Path) -> None:
-    from framesentry.media.samples import load_rgb, shared_face_paths
+    from framesentry.lab.samples import load_rgb, shared_face_paths
 
     det = VisualDetector.from_dir(SHARED.models_dir / "visual")
     crops = np.stack([load_rgb(p) for p in shared_face_paths(SHARED, "fake", n=MAX_BATCH)])
@@ -55,7 +55,7 @@ def test_visual_tensorrt_fp16_build_run_and_stale(tmp_path: Path) -> None:
 
 
 def test_audio_tensorrt_fp16_matches_torch(tmp_path: Path) -> None:
-    from framesentry.media.samples import speech_from_librispeech
+    from framesentry.lab.samples import speech_from_librispeech
 
     det = AudioDetector.load(SHARED.model_copy(update={"engine_backend": "torch"}))
     speech = speech_from_librispeech(SHARED, 12.0, subset="test-other")

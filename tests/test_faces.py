@@ -16,7 +16,7 @@ from framesentry.inference.faces import (
     crop_square,
     iou,
 )
-from framesentry.media.samples import background, compose_frame, load_rgb, shared_face_paths
+from framesentry.lab.samples import background, compose_frame, load_rgb, shared_face_paths
 
 SIZE = (1280, 720)
 

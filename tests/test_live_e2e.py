@@ -36,7 +36,7 @@ CLIP_S = 8.0
 
 
 def _clip(path: Path, settings: Settings, label: str, index: int, speech: np.ndarray) -> Path:
-    from framesentry.media.samples import load_rgb, shared_face_paths, write_clip
+    from framesentry.lab.samples import load_rgb, shared_face_paths, write_clip
 
     face = load_rgb(shared_face_paths(settings, label, "test", n=1, offset=index)[0])  # type: ignore[arg-type]
     return write_clip(path, duration_s=CLIP_S, size=(640, 360), fps=30, faces=[(face, (230, 60, 200))],
@@ -45,7 +45,7 @@ def _clip(path: Path, settings: Settings, label: str, index: int, speech: np.nda
 
 @pytest.fixture(scope="module")
 def live_clips(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> dict[str, Path]:
-    from framesentry.media.samples import speech_from_librispeech
+    from framesentry.lab.samples import speech_from_librispeech
 
     folder = tmp_path_factory.mktemp("live")
     speech = speech_from_librispeech(settings, CLIP_S)

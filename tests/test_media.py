@@ -23,7 +23,7 @@ from framesentry.errors import (
     UnsupportedCodecError,
 )
 from framesentry.media import iter_audio, iter_sampled_frames, probe, read_audio
-from framesentry.media.samples import compose_frame, shared_face_paths, tone, write_clip
+from framesentry.lab.samples import compose_frame, shared_face_paths, tone, write_clip
 
 # --- helpers that write special-purpose media ---------------------------------------------------
 

@@ -73,7 +73,7 @@ def test_video_only_and_audio_only(clip_video_only: Path, clip_audio_only: Path,
 
 def test_tone_is_not_speech(tmp_path: Path, detectors: Detectors) -> None:
     """Audio with no speech (a tone) is skipped by VAD: no_speech, and with no face the verdict is Uncertain."""
-    from framesentry.media.samples import tone, write_clip
+    from framesentry.lab.samples import tone, write_clip
 
     clip = write_clip(tmp_path / "tone.m4a", duration_s=6.0, audio=tone(6.0, 440.0), video=False)
     result = analyze_file(clip, detectors.settings, detectors)
@@ -83,7 +83,7 @@ def test_tone_is_not_speech(tmp_path: Path, detectors: Detectors) -> None:
 
 def test_pipeline_keeps_the_visual_models_discrimination(tmp_path: Path, detectors: Detectors) -> None:
     """Faces decoded from H.264, re-detected and re-cropped still separate DFDC test fakes from reals."""
-    from framesentry.media.samples import load_rgb, shared_face_paths, write_clip
+    from framesentry.lab.samples import load_rgb, shared_face_paths, write_clip
 
     settings = detectors.settings
     layout = [(40, 20, 300), (660, 20, 300), (40, 380, 300), (660, 380, 300)]

@@ -39,7 +39,7 @@ KEYS = ("cam-1", "cam-2", "cam-3", "cam-4")
 @pytest.fixture(scope="module")
 def clip(media_dir: Path, real_faces: list[np.ndarray], speech: np.ndarray) -> Path:
     """3 s 640x360 30 fps H.264/AAC: one real face, real speech."""
-    from framesentry.media.samples import write_clip
+    from framesentry.lab.samples import write_clip
 
     return write_clip(
         media_dir / "rtmp_clip.mp4", duration_s=CLIP_S, size=SIZE, fps=FPS,

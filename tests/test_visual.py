@@ -15,9 +15,9 @@ from framesentry.errors import DataError, ModelError
 from framesentry.inference.metrics import roc_auc
 from framesentry.inference.visual import model as model_mod
 from framesentry.inference.visual import train as train_mod
-from framesentry.inference.visual.augment import AugmentConfig, degrade, degrade_batch
-from framesentry.inference.visual.dataset import read_labels, split_indices
-from framesentry.inference.visual.evaluate import split_data
+from framesentry.lab.visual.augment import AugmentConfig, degrade, degrade_batch
+from framesentry.lab.visual.dataset import read_labels, split_indices
+from framesentry.lab.visual.evaluate import split_data
 from framesentry.inference.visual.model import VisualDetector, preprocess
 
 
@@ -160,7 +160,7 @@ def test_init_from_loads_weights_and_card_lists_both_commands(tmp_path: Path, se
     """--init-from loads an exported model exactly; the fine-tune card reproduces base then fine-tune."""
     import torch
 
-    from framesentry.inference.visual.card import reproduce_command
+    from framesentry.lab.visual.card import reproduce_command
 
     base = settings.models_dir / "visual"
     model = model_mod.build_model()

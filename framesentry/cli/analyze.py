@@ -91,7 +91,7 @@ def demo(
 ) -> None:
     """Make a short sample clip from the shared data (a real face and real speech) and analyse it."""
     from framesentry.config import get_settings
-    from framesentry.media.samples import make_demo_clip
+    from framesentry.lab.samples import make_demo_clip
 
     settings = get_settings()
     clip = make_demo_clip(settings, settings.work_dir / "demo" / "sample.mp4")

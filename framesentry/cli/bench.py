@@ -1,8 +1,8 @@
 """``framesentry bench``: offline engine throughput per backend and batch size, beside a naive baseline.
 
 Offline means the network forward alone on real inputs already in memory (no decode, no face detection):
-what each backend buys. ``--live`` hands over to ``framesentry.stream.bench.run_live_bench`` (streams
-end to end) when that module exists. Results go to ``benchmarks/results/engines_offline_<device>.json``.
+what each backend buys. ``--live`` hands over to ``framesentry.lab.live_bench.run_live_bench`` (streams
+end to end). Results go to ``benchmarks/results/engines_offline_<device>.json``.
 """
 
 from __future__ import annotations
@@ -144,14 +144,10 @@ def write_result(result: dict[str, Any], out_dir: Path, prefix: str = "engines_o
     return path
 
 
-def run_live(settings: Settings, streams: list[int], seconds: float) -> dict[str, Any] | None:
-    """The live-streams bench from ``framesentry.stream.bench``, or ``None`` when that module is absent."""
-    try:
-        from framesentry.stream import bench as live_bench
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("framesentry.stream.bench", "framesentry.stream"):
-            raise
-        return None
+def run_live(settings: Settings, streams: list[int], seconds: float) -> dict[str, Any]:
+    """The live-streams bench from ``framesentry.lab.live_bench``."""
+    from framesentry.lab import live_bench
+
     result: dict[str, Any] = live_bench.run_live_bench(settings, streams, seconds)
     return result
 
@@ -164,7 +160,7 @@ def bench(
     baseline_items: Annotated[int, typer.Option(min=4, help="Items timed one by one for the naive baseline.")] = 32,
     out_dir: Annotated[Path, typer.Option(help="Where the JSON goes.")] = RESULTS_DIR,
     offline: Annotated[bool, typer.Option(help="Run the offline engine bench.")] = True,
-    live: Annotated[bool, typer.Option(help="Also run the live-streams bench (framesentry.stream.bench).")] = False,
+    live: Annotated[bool, typer.Option(help="Also run the live-streams bench (framesentry.lab.live_bench).")] = False,
     streams: Annotated[str, typer.Option(help="Stream counts for --live.")] = "1,2,4",
     seconds: Annotated[float, typer.Option(help="Seconds per live run.")] = 10.0,
 ) -> None:
@@ -182,7 +178,4 @@ def bench(
         console.print(f"wrote {write_result(result, out_dir)}")
     if live:
         live_result = run_live(settings, int_list(streams, "--streams"), seconds)
-        if live_result is None:
-            console.print("[yellow]live bench is not available[/] (framesentry.stream.bench is not installed)")
-            return
         console.print_json(json.dumps(live_result, default=str))

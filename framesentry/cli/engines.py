@@ -49,7 +49,7 @@ def real_inputs(settings: Settings, model: str, n: int) -> NDArray[np.float32]:
     64,600-sample windows of LibriSpeech test-other speech (hop 1 s). Used for parity and the bench."""
     import numpy as np
 
-    from framesentry.media.samples import load_rgb, shared_face_paths, speech_from_librispeech
+    from framesentry.lab.samples import load_rgb, shared_face_paths, speech_from_librispeech
 
     if model == "visual":
         from framesentry.inference.visual.model import VisualDetector, preprocess

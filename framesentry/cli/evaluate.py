@@ -32,11 +32,11 @@ def evaluate(
     settings = get_settings()
     results: dict[str, Any] = {"generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if only in {"visual", "all"}:
-        from framesentry.inference.visual.evaluate import evaluate_visual
+        from framesentry.lab.visual.evaluate import evaluate_visual
 
         results["visual"] = evaluate_visual(settings)
     if only in {"audio", "all"}:
-        from framesentry.inference.audio.evaluate import evaluate_audio
+        from framesentry.lab.audio.evaluate import evaluate_audio
 
         results["audio"] = evaluate_audio(settings)
 

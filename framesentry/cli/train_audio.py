@@ -21,7 +21,7 @@ def audio(
 
     from framesentry.config import get_settings
     from framesentry.errors import ConfigError
-    from framesentry.inference.audio.train import train_audio
+    from framesentry.lab.audio.train import train_audio
 
     if aasist not in ("auto", "always", "never"):
         raise ConfigError(f"--aasist must be auto, always or never, not {aasist!r}")

@@ -36,9 +36,9 @@ def visual(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from framesentry.config import get_settings
     from framesentry.errors import DataError
-    from framesentry.inference.visual.augment import AugmentConfig
-    from framesentry.inference.visual.card import export_model
-    from framesentry.inference.visual.train import TrainConfig, train_visual
+    from framesentry.lab.visual.augment import AugmentConfig
+    from framesentry.lab.visual.card import export_model
+    from framesentry.lab.visual.train import TrainConfig, train_visual
 
     settings = get_settings()
     cfg = TrainConfig(

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from framesentry.errors import DataError
-from framesentry.inference.audio.spoofgen import RESYNTH_GENERATORS, TTS_GENERATORS, resynthesise, synthesise_tts
+from framesentry.lab.audio.spoofgen import RESYNTH_GENERATORS, TTS_GENERATORS, resynthesise, synthesise_tts
 
 RATE = 16000
 WINDOW = 64600

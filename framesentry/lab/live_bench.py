@@ -30,7 +30,7 @@ CLIP_S = 12.0  # the longest run; a run of ``seconds`` plays the first ``seconds
 
 def make_clip(settings: Settings, folder: Path) -> Path:
     """The analyse-clip benchmark's 720p30 input (two faces, speech), cut to ``CLIP_S`` seconds; made once."""
-    from framesentry.media.samples import make_benchmark_clip
+    from framesentry.lab.samples import make_benchmark_clip
 
     return make_benchmark_clip(settings, folder / f"live_bench_720p30_{CLIP_S:.0f}s.mp4", duration_s=CLIP_S)
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from framesentry.inference.audio.spoofgen import resample
+from framesentry.lab.audio.spoofgen import resample
 
 RATE = 16000
 CODECS = (("libmp3lame", "mp3", 44100), ("aac", "adts", 44100), ("libopus", "ogg", 48000))

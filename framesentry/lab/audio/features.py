@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from framesentry.inference.audio.augment import random_codec
-from framesentry.inference.audio.dataset import WINDOW, Clip, Corpus
+from framesentry.lab.audio.augment import random_codec
+from framesentry.lab.audio.dataset import WINDOW, Clip, Corpus
 from framesentry.inference.audio.windows import tile_to
 
 

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from framesentry.config import Settings, get_settings
 from framesentry.inference.calibration import Calibrator
 from framesentry.inference.metrics import accuracy_at, equal_error_rate, expected_calibration_error, roc_auc
-from framesentry.inference.visual.dataset import Sample, load_images, read_labels, split_indices
+from framesentry.lab.visual.dataset import Sample, load_images, read_labels, split_indices
 
 FRAME_SIZE = (1280, 720)
 FRAMING_WIDTHS = (224, 320)
@@ -104,7 +104,7 @@ def framing_recrops(
 
     from framesentry.inference.faces.crops import crop_face
     from framesentry.inference.faces.detector import FaceDetector
-    from framesentry.media.samples import background, compose_frame
+    from framesentry.lab.samples import background, compose_frame
 
     x, y = split_data(settings, "test", n)
     tag = hashlib.sha256(f"{n}|{widths}|{settings.face_crop_margin}|{settings.face_detect_max_side}".encode())

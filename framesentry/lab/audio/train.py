@@ -18,8 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from framesentry.config import Settings
-from framesentry.inference.audio.dataset import Clip, Corpus
-from framesentry.inference.audio.spoofgen import GENERATORS
+from framesentry.lab.audio.dataset import Clip, Corpus
+from framesentry.lab.audio.spoofgen import GENERATORS
 from framesentry.inference.metrics import equal_error_rate
 
 Log = Callable[[str], None]
@@ -47,9 +47,9 @@ def train_cnn(
     """
     import torch
 
-    from framesentry.inference.audio.augment import random_channel
+    from framesentry.lab.audio.augment import random_channel
     from framesentry.inference.audio.detector import cnn_logits
-    from framesentry.inference.audio.features import to_float
+    from framesentry.lab.audio.features import to_float
     from framesentry.inference.audio.spectral import SpectralCNN
 
     torch.manual_seed(seed)
@@ -99,7 +99,7 @@ def _labels(clips: Sequence[Clip]) -> NDArray[np.int64]:
 def held_out_scores(data: dict[str, Any], epochs: int, log: Log) -> dict[str, dict[str, Any]]:
     """For every generator G: train without G, keep val (without G) and test (bona fide + G) CNN scores."""
     from framesentry.inference.audio.detector import cnn_logits
-    from framesentry.inference.audio.features import to_float
+    from framesentry.lab.audio.features import to_float
 
     out: dict[str, dict[str, Any]] = {}
     for g in GENERATORS:
@@ -155,10 +155,10 @@ def train_audio(
     log: Log = print,
 ) -> dict[str, Any]:
     """Build/complete the corpus, train, fuse, calibrate, evaluate and write the model artefacts."""
-    from framesentry.inference.audio.card import write_artifacts
+    from framesentry.lab.audio.card import write_artifacts
     from framesentry.inference.audio.detector import cnn_logits
-    from framesentry.inference.audio.evaluate import calibration_report, generator_report
-    from framesentry.inference.audio.features import aasist_scores, ensure_codec_copies, to_float, window_matrix
+    from framesentry.lab.audio.evaluate import calibration_report, generator_report
+    from framesentry.lab.audio.features import aasist_scores, ensure_codec_copies, to_float, window_matrix
     from framesentry.inference.audio.fusion import apply_fusion, fit_fusion, raw_features
     from framesentry.inference.audio.residual import residual_peakiness
     from framesentry.inference.calibration import fit_temperature

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from framesentry.config import Settings
-from framesentry.inference.audio.dataset import Clip, Corpus
+from framesentry.lab.audio.dataset import Clip, Corpus
 from framesentry.inference.metrics import equal_error_rate, expected_calibration_error, roc_auc
 
 
@@ -63,7 +63,7 @@ def calibration_report(
 def evaluate_audio(settings: Settings | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Evaluate the committed audio detector on the test split; returns a JSON-ready dict."""
     from framesentry.inference.audio.detector import AudioDetector
-    from framesentry.inference.audio.features import aasist_scores, ensure_codec_copies, to_float, window_matrix
+    from framesentry.lab.audio.features import aasist_scores, ensure_codec_copies, to_float, window_matrix
 
     settings = settings or Settings()
     det = AudioDetector.load(settings)

@@ -23,8 +23,8 @@ from numpy.typing import NDArray
 
 from framesentry.config import Settings
 from framesentry.inference.metrics import roc_auc
-from framesentry.inference.visual.augment import AugmentConfig, degrade_batch
-from framesentry.inference.visual.dataset import (
+from framesentry.lab.visual.augment import AugmentConfig, degrade_batch
+from framesentry.lab.visual.dataset import (
     cached_pixels,
     load_images,
     read_labels,
@@ -128,7 +128,7 @@ def _seed_everything(seed: int) -> None:
 
 def train_visual(cfg: TrainConfig, settings: Settings | None = None) -> TrainResult:
     """Fine-tune, checkpoint each epoch (best by val AUC), then export weights + calibration + card."""
-    from framesentry.inference.visual.card import export_model
+    from framesentry.lab.visual.card import export_model
 
     settings = settings or Settings()
     torch.set_num_threads(cfg.threads)

@@ -1,0 +1,1 @@
+"""Audio detector training: spoof corpus generation, augmentation, features, training, evaluation, model card."""

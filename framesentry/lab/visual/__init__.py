@@ -1,0 +1,1 @@
+"""Visual detector training: DFDC face-crop dataset, augmentation, training loop, evaluation, model card."""
