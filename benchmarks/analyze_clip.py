@@ -18,22 +18,25 @@ import time
 from pathlib import Path
 
 from framesentry.config import Settings
+from framesentry.inference.batching import BatchedScorer
 from framesentry.inference.detectors import Detectors
 from framesentry.inference.pipeline import analyze_file
-from framesentry.media import iter_audio, probe
+from framesentry.inference.scoring import ScoringCore
 from framesentry.lab.samples import make_benchmark_clip
+from framesentry.media import iter_audio, probe
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def naive_baseline(path: Path, detectors: Detectors, seconds: float) -> dict[str, float]:
-    """Every frame decoded, converted, face-detected and scored at batch 1; every audio window scored."""
+def naive_baseline(path: Path, core: ScoringCore, seconds: float) -> dict[str, float]:
+    """Every frame decoded, converted, face-detected and scored by the scoring core at batch 1; every audio
+    window scored at batch 1."""
     import av
 
     from framesentry.inference.audio.streaming import stream_windows
-    from framesentry.inference.faces import crop_face
+    from framesentry.inference.scoring import FrameJob, WindowJob
 
-    settings = detectors.settings
+    settings = core.settings
     t0 = time.perf_counter()
     frames = faces = 0
     with av.open(str(path)) as container:
@@ -41,11 +44,9 @@ def naive_baseline(path: Path, detectors: Detectors, seconds: float) -> dict[str
         for frame in container.decode(stream):
             if frame.time is not None and frame.time >= seconds:
                 break
-            rgb = frame.to_ndarray(format="rgb24")
             frames += 1
-            for box in detectors.faces.detect(rgb):
-                detectors.visual.predict(crop_face(rgb, box, settings)[None])
-                faces += 1
+            job = FrameJob(float(frame.time or 0.0), frame.to_ndarray(format="rgb24"), settings.face_min_size_px)
+            faces += len(core.score_frames([job])[0])
     t_visual = time.perf_counter() - t0
     t1 = time.perf_counter()
     chunks = (c.samples for c in iter_audio(path, sample_rate=settings.audio_sample_rate))
@@ -58,7 +59,7 @@ def naive_baseline(path: Path, detectors: Detectors, seconds: float) -> dict[str
     ):
         if w.start_s >= seconds:
             break
-        detectors.audio.predict(w.samples[None])
+        core.score_windows([WindowJob(w.start_s, w.end_s, w.samples)])
         windows += 1
     t_audio = time.perf_counter() - t1
     return {"visual_s": t_visual, "audio_s": t_audio, "total_s": t_visual + t_audio, "frames": frames,
@@ -76,15 +77,13 @@ def main() -> None:
     clip = make_benchmark_clip(settings, settings.work_dir / "bench" / f"clip_{int(args.seconds)}s_720p30.mp4",
                                duration_s=args.seconds)
     info = probe(clip, settings)
-    detectors = Detectors(settings)
-    # Warm up: load every model once so neither side pays for loading.
-    _ = detectors.faces, detectors.visual, detectors.audio, detectors.vad
-
-    t0 = time.perf_counter()
-    result = analyze_file(clip, settings, detectors)
-    ours = time.perf_counter() - t0
+    with BatchedScorer(Detectors(settings)) as scorer:
+        scorer.warm_up()  # load every model once so neither side pays for loading
+        t0 = time.perf_counter()
+        result = analyze_file(clip, settings, scorer=scorer)
+        ours = time.perf_counter() - t0
     print(f"framesentry: {ours:.2f} s for {info.duration_s:.0f} s of video; running the naive baseline...", flush=True)
-    base = naive_baseline(clip, detectors, args.baseline_seconds)
+    base = naive_baseline(clip, scorer.core, args.baseline_seconds)
     scale = info.duration_s / min(args.baseline_seconds, info.duration_s)
     base_full = base["total_s"] * scale
 

@@ -1,7 +1,10 @@
 """N concurrent live 720p30 streams: window-close-to-score latency and dropped windows, FrameSentry's live path
 against a naive per-frame pipeline, in the same process (see framesentry/lab/live_bench.py for what each does).
 
-    .venv/bin/python benchmarks/live_streams.py [--streams 1,2,4,8] [--seconds 10]
+    .venv/bin/python benchmarks/live_streams.py [--streams 1,2,4,8] [--seconds 10] [--with-upload]
+
+With ``--with-upload`` each stream count also runs beside a long upload analysed through the same models'
+queues (the bulk lane), and the table shows the live p99 change it causes.
 
 Prints a table and writes benchmarks/results/live_streams_<device>.json.
 """
@@ -26,14 +29,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", default="1,2,4,8")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--with-upload", action="store_true", help="also measure live beside a long upload")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     settings = Settings()
-    result = run_live_bench(settings, [int(n) for n in args.streams.split(",")], args.seconds)
+    result = run_live_bench(settings, [int(n) for n in args.streams.split(",")], args.seconds, args.with_upload)
     table = Table(title=f"live streams, {result['device']}")
     for col in ("streams", "pipeline", "realtime", "scored/s", "dropped", "p50 ms", "p95 ms", "p99 ms"):
         table.add_column(col, justify="right")
     for row in result["rows"]:
-        for name, r in (("framesentry", row["framesentry"]), ("naive per-frame", row["naive_per_frame"])):
+        runs = [("framesentry", row["framesentry"])]
+        if "framesentry_with_upload" in row:
+            runs.append((f"+ upload (p99 {100 * (row['p99_change_with_upload'] or 0):+.0f} %)",
+                         row["framesentry_with_upload"]))
+        for name, r in [*runs, ("naive per-frame", row["naive_per_frame"])]:
             lat = r["latency"]
             table.add_row(str(row["streams"]), name, "yes" if r["realtime"] else "NO", f"{r['scored_per_s']:.1f}",
                           f"{100 * r['dropped_rate']:.1f} %" if "dropped_rate" in r else "never (lags)",
@@ -41,7 +50,7 @@ def main() -> None:
     Console().print(table)
     RESULTS.mkdir(exist_ok=True)
     tag = "cpu" if result["device"].startswith("cpu") else re.sub(r"[^a-z0-9]+", "-", result["device"].lower())
-    out = RESULTS / f"live_streams_{tag}.json"
+    out = args.out or RESULTS / f"live_streams_{tag}{'_with_upload' if args.with_upload else ''}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
 

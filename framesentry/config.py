@@ -88,11 +88,21 @@ class Settings(BaseSettings):
         "MTCNN's time per 720p frame against 40 px (measured), and smaller faces score poorly anyway."
     )
     live_audio_stride_s: float = Field(2.0, gt=0, description="Hop between live 4.04 s audio windows.")
+    live_track_ttl_s: float = Field(
+        2.0, gt=0, le=60, description="A face not seen for this long (stream time) leaves the live visual score."
+    )
+    live_audio_horizon_s: float = Field(
+        6.0, gt=0, le=600, description="Speech windows that ended longer ago than this leave the live audio score."
+    )
     live_max_inflight: int = Field(
         2, ge=1, le=16, description="Windows of one stream waiting for the models; beyond it the oldest is dropped."
     )
     live_batch_max: int = Field(32, ge=1, le=1024, description="Largest cross-stream batch sent to a model.")
     live_batch_wait_ms: float = Field(5.0, ge=0, le=1000, description="How long a batch waits to fill up.")
+    bulk_batch_when_live: int = Field(
+        1, ge=1, le=1024, description="Largest batch of upload work a model runs while live streams are scored "
+        "(live work always goes first; a live window waits behind at most one such batch)."
+    )
     live_smoothing_alpha: float = Field(0.4, gt=0, le=1, description="EMA weight of the newest fused score.")
     live_verdict_dwell: int = Field(3, ge=1, le=100, description="Updates on the other side before a change.")
     live_client_queue: int = Field(16, ge=1, le=4096, description="Messages buffered per WebSocket client.")

@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
+from framesentry.inference.pipeline import ProgressCallback
 from framesentry.inference.result import AnalysisResult, MediaSummary, ModalityScore, Segment
 from framesentry.inference.verdict import decide
-from framesentry.jobs.context import ProgressCallback
 
 REPO = Path(__file__).resolve().parent.parent
 

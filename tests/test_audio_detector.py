@@ -17,9 +17,9 @@ RATE = 16000
 @pytest.fixture(scope="module")
 def utterances(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     """Real windows from four test-split LibriSpeech speakers and spoofs made now (espeak, flite, GL, LPC)."""
+    from framesentry.inference.audio.windows import tile_to
     from framesentry.lab.audio.dataset import list_bonafide, read_audio, split_of
     from framesentry.lab.audio.spoofgen import resynthesise, synthesise_tts
-    from framesentry.inference.audio.windows import tile_to
 
     rng = np.random.default_rng(11)
     test_files = [p for p, spk in list_bonafide(settings.shared_dir) if split_of(f"speaker:{spk}") == "test"]
@@ -87,17 +87,19 @@ def test_training_runs_end_to_end_on_tiny_subset(tmp_path: Path) -> None:
     assert p.shape == (2,) and np.all(np.isfinite(p))
 
 
-def test_score_signal_skips_non_speech_windows(settings: Settings, utterances: tuple[np.ndarray, np.ndarray]) -> None:
+def test_scoring_core_skips_non_speech_windows(settings: Settings, utterances: tuple[np.ndarray, np.ndarray]) -> None:
     """A tone-only stretch gets no p_fake (VAD says no speech); windows over real speech are scored."""
-    from framesentry.inference.audio.detector import AudioDetector
+    from framesentry.inference.audio.windows import stack_windows
+    from framesentry.inference.detectors import Detectors
+    from framesentry.inference.scoring import ScoringCore, WindowJob
 
-    det = AudioDetector.load(Settings(work_dir=settings.work_dir))
+    core = ScoringCore(Detectors(Settings(work_dir=settings.work_dir)))
     t = np.arange(9 * RATE) / RATE
     tone = (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)
     real, _ = utterances
-    rows = det.score_signal(np.concatenate([tone, real[0], real[1]]), Settings(work_dir=settings.work_dir))
-    fractions = [float(r["speech_fraction"] or 0.0) for r in rows]
-    assert rows[0]["p_fake"] is None and fractions[0] < 0.05
-    scored = [r for r in rows if r["p_fake"] is not None]
-    assert scored and scored[-1]["end_s"] == pytest.approx(9 + 2 * 64600 / RATE)
-    assert all(f >= 0.3 for r, f in zip(rows, fractions, strict=True) if r["p_fake"] is not None)
+    spans, windows = stack_windows(np.concatenate([tone, real[0], real[1]]), RATE, 64600, 2 * RATE)
+    rows = core.score_windows([WindowJob(a, b, w) for (a, b), w in zip(spans, windows, strict=True)])
+    assert rows[0].p_fake is None and rows[0].speech_fraction < 0.05
+    scored = [r for r in rows if r.p_fake is not None]
+    assert scored and scored[-1].end_s == pytest.approx(9 + 2 * 64600 / RATE)
+    assert all(r.speech_fraction >= 0.3 for r in scored)

@@ -10,10 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from framesentry.config import Settings
-
 CLI = [sys.executable, "-m", "framesentry"]
 
 

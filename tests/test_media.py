@@ -22,8 +22,8 @@ from framesentry.errors import (
     NotMediaError,
     UnsupportedCodecError,
 )
-from framesentry.media import iter_audio, iter_sampled_frames, probe, read_audio
 from framesentry.lab.samples import compose_frame, shared_face_paths, tone, write_clip
+from framesentry.media import iter_audio, iter_sampled_frames, probe, read_audio
 
 # --- helpers that write special-purpose media ---------------------------------------------------
 
@@ -248,12 +248,14 @@ def test_caps_raise_media_limit_error(clip_faces_speech: Path) -> None:
 
 
 @pytest.mark.parametrize("rate", [2.0, 7.0, 0.4, 60.0])
-def test_sampled_frames_are_the_frames_on_screen_at_each_instant(tmp_path: Path, rate: float) -> None:
-    """At k/rate the frame on screen (number floor(k/rate*fps)) is returned, once each, with its pts time."""
+def test_sampled_frames_are_the_first_frames_at_each_instant(tmp_path: Path, rate: float) -> None:
+    """At k/rate the first frame at or after it (number ceil(k/rate*fps)) is returned, once each, with its pts
+    time: the rule the live sampler uses, so a file and a stream of the same clip score the same frames."""
     fps, n = 30, 90
     path = _write_counter_clip(tmp_path / "counter.mp4", n, fps)
     frames = list(iter_sampled_frames(path, rate))
-    expected = sorted({math.floor(k / rate * fps + 1e-9) for k in range(math.ceil(n / fps * rate))})
+    instants = range(math.ceil(n / fps * rate))
+    expected = sorted({c for k in instants if (c := math.ceil(k / rate * fps - 1e-9)) < n})
     assert [f.index for f in frames] == list(range(len(expected)))
     assert [_frame_number(f.rgb) for f in frames] == expected
     assert [f.t_s for f in frames] == pytest.approx([i / fps for i in expected], abs=1e-4)

@@ -11,10 +11,10 @@ import pytest
 
 from framesentry.errors import BackpressureError
 from framesentry.inference.result import Verdict
+from framesentry.media.sampling import FrameSampler
 from framesentry.stream.admission import Admission
 from framesentry.stream.fanout import Broadcaster
 from framesentry.stream.hysteresis import VerdictSmoother
-from framesentry.stream.sampling import FrameSampler
 
 
 def test_sampler_keeps_one_frame_per_instant() -> None:
@@ -55,7 +55,6 @@ def test_hysteresis_needs_a_dwell_before_changing() -> None:
     assert [(c.previous, c.verdict) for c in fired] == [(Verdict.REAL, Verdict.FAKE)]
     assert changes.index(fired[0]) == 3
     assert s.state is Verdict.FAKE
-    assert fired[-1].to_dict()["type"] == "verdict_changed"
 
 
 def test_hysteresis_ignores_alternating_noise() -> None:

@@ -95,11 +95,13 @@ def _one_error_shape_in_openapi(app: FastAPI) -> None:
         for name in ("HTTPValidationError", "ValidationError"):
             spec.get("components", {}).get("schemas", {}).pop(name, None)
         # WebSockets are not OpenAPI operations: publish the message schema so clients can still generate it.
-        from framesentry.api.stream_schemas import ScoreMessage
+        from pydantic.json_schema import models_json_schema
 
-        spec.setdefault("components", {}).setdefault("schemas", {})["ScoreMessage"] = ScoreMessage.model_json_schema(
-            ref_template="#/components/schemas/{model}"
-        )
+        from framesentry.stream.messages import EndMessage, ScoreMessage
+
+        _, defs = models_json_schema([(ScoreMessage, "serialization"), (EndMessage, "serialization")],
+                                     ref_template="#/components/schemas/{model}")
+        spec.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
         app.openapi_schema = spec
         return spec
 

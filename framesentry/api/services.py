@@ -10,6 +10,7 @@ from celery import Celery
 
 from framesentry.config import Settings
 from framesentry.errors import ServiceUnavailableError
+from framesentry.inference.batching import BatchedScorer
 from framesentry.inference.detectors import Detectors
 from framesentry.jobs.app import create_celery, enqueue_analysis
 from framesentry.jobs.context import Analyzer, JobContext, PipelineAnalyzer
@@ -35,17 +36,19 @@ class Services:
         self.settings = settings
         self.db = Database(settings.database_url)
         self.storage: MediaStorage = LocalStorage(settings.media_dir)
-        # One set of models per process, shared by the upload jobs (embedded worker) and the live path.
+        # One set of models and one queue per model in the process, shared by the upload jobs (embedded
+        # worker, bulk lane) and the live path (live lane).
         self.detectors = Detectors(settings)
+        self.scorer = BatchedScorer(self.detectors)
         self.context = JobContext(
-            settings, analyzer=analyzer or PipelineAnalyzer(settings, self.detectors), storage=self.storage,
+            settings, analyzer=analyzer or PipelineAnalyzer(settings, self.scorer), storage=self.storage,
             database=self.db,
         )
         self.celery: Celery = create_celery(settings, self.context)
         self.run_worker = settings.embedded if run_worker is None else run_worker
         self.migrate = migrate
         self.worker: EmbeddedWorker | None = None
-        self.live: LiveHub | None = LiveHub(settings, self.db, self.detectors) if settings.live_enabled else None
+        self.live: LiveHub | None = LiveHub(settings, self.db, self.scorer) if settings.live_enabled else None
         self._anonymous_id: int | None = None
         self._lock = threading.Lock()
 
@@ -68,6 +71,7 @@ class Services:
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        self.scorer.stop()  # after the worker (its job hands itself back) and the live hub
         self.db.engine.dispose()
 
     def anonymous_id(self) -> int:

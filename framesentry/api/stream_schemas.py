@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -79,26 +79,6 @@ class SeriesResponse(BaseModel):
     end: datetime
     bucket_s: float
     buckets: list[SeriesBucket]
-
-
-class ScoreMessage(BaseModel):
-    """One WebSocket message on ``/v1/streams/{id}/scores`` (``type`` 'score'; the last one is 'end')."""
-
-    type: Literal["score", "end", "error"]
-    seq: int = Field(description="Increases by one per message of this stream.")
-    stream_id: str
-    kind: Literal["visual", "audio"]
-    stream_t_s: float = Field(description="Stream time of the window that was scored, seconds.")
-    server_time: datetime
-    latency_ms: float = Field(description="Window closed (frame or audio received) -> this message, server side.")
-    visual: dict[str, Any]
-    audio: dict[str, Any]
-    faces: list[dict[str, Any]] = Field(description="Per tracked face: track_id, p_fake (rolling mean), box.")
-    p_fake_window: float | None = Field(description="Fused score of this update before smoothing.")
-    p_fake: float | None = Field(description="Smoothed fused probability (the verdict's basis).")
-    verdict: Literal["real", "fake", "uncertain"]
-    events: list[dict[str, Any]] = Field(description="e.g. {type: verdict_changed, from, to, stream_t_s}.")
-    dropped: dict[str, int] = Field(description="Windows dropped so far because detection fell behind.")
 
 
 def to_key_info(row: KeyRow) -> StreamKeyInfo:

@@ -18,41 +18,11 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from framesentry.errors import MediaLimitError, RequestError, UnsupportedMediaTypeError
+from framesentry.media.signatures import ACCEPTED, SNIFF_BYTES, sniff_container
 
 FILE_FIELD = "file"
 TEXT_FIELDS = ("callback_url",)
 MAX_FIELD_BYTES = 4096
-SNIFF_BYTES = 512
-ACCEPTED = "MP4/MOV/M4A/3GP, Matroska/WebM, AVI, WAV, MPEG-TS/PS, FLV, Ogg/Opus, FLAC, MP3, AAC, AIFF, CAF, WMV/ASF"
-
-
-def sniff(head: bytes) -> str | None:
-    """The media container family announced by the first bytes, or None."""
-    if len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
-        return "mp4"
-    if head.startswith(b"RIFF") and head[8:12] in (b"AVI ", b"WAVE"):
-        return "avi" if head[8:12] == b"AVI " else "wav"
-    prefixes = {
-        b"\x1aE\xdf\xa3": "matroska",
-        b"OggS": "ogg",
-        b"fLaC": "flac",
-        b"ID3": "mp3",
-        b"FLV": "flv",
-        b"FORM": "aiff",
-        b"caff": "caf",
-        b"#!AMR": "amr",
-        b"\x00\x00\x01\xba": "mpeg",
-        b"\x00\x00\x01\xb3": "mpeg",
-        b"\x30\x26\xb2\x75\x8e\x66\xcf\x11": "asf",
-    }
-    for prefix, name in prefixes.items():
-        if head.startswith(prefix):
-            return name
-    if len(head) > 188 and head[0] == 0x47 and head[188] == 0x47:
-        return "mpegts"
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # MPEG audio / ADTS AAC frame sync
-        return "mpeg-audio"
-    return None
 
 
 def declared_type_ok(content_type: str | None) -> bool:
@@ -158,7 +128,8 @@ class _Receiver:
 
     def check_head(self) -> None:
         self.sniffed = True
-        self.result.container = sniff(bytes(self.head))
+        family = sniff_container(bytes(self.head))
+        self.result.container = family.key if family is not None else None
         if self.result.container is None:
             raise UnsupportedMediaTypeError(
                 f"'{self.result.filename}' is not a video or audio file we accept. Accepted: {ACCEPTED}.",

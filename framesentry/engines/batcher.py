@@ -1,7 +1,12 @@
 """Dynamic batching shared by the live and upload paths: items from many callers, one forward per batch.
 
 A batch closes when ``max_batch`` items wait or the oldest has waited ``max_wait_ms`` (DeepStream's stream
-muxer: a batch size and a timeout). The queue is bounded: past ``max_pending`` waiting items ``submit``
+muxer: a batch size and a timeout). Items arrive in one of two lanes: ``live`` (latency matters) and ``bulk``
+(uploads: throughput matters). A batch holds one lane only; the live lane always goes first, and while live
+items have arrived within ``live_quiet_s`` a bulk batch holds at most ``bulk_batch_when_live`` items, so a
+live window never waits behind more than one small bulk call (a one-hour upload cannot delay a live score).
+
+Each lane's queue is bounded: past ``max_pending`` waiting items ``submit``
 raises ``BackpressureError`` at once, so a caller that cannot keep up sheds load instead of building lag
 (Frigate's two-frame queue). A watchdog fails a batch whose call runs past ``stuck_after_s``, abandons the
 stuck worker thread, starts a new one and, given ``restart``, rebuilds ``fn`` first. An exception in ``fn``
@@ -17,12 +22,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar, get_args
 
 from framesentry.errors import BackpressureError, BatcherStoppedError, EngineStuckError, ModelError
 
 T = TypeVar("T")
 R = TypeVar("R")
+Lane = Literal["live", "bulk"]
+LANES: tuple[Lane, ...] = get_args(Lane)
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +63,11 @@ class DynamicBatcher(Generic[T, R]):
         max_pending: int,
         stuck_after_s: float | None = None,
         restart: Callable[[], Callable[[list[T]], Sequence[R]]] | None = None,
+        bulk_batch_when_live: int = 1,
+        live_quiet_s: float = 2.0,
     ) -> None:
-        if max_batch < 1 or max_pending < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch and max_pending must be >= 1 and max_wait_ms >= 0")
+        if max_batch < 1 or max_pending < 1 or max_wait_ms < 0 or bulk_batch_when_live < 1:
+            raise ValueError("max_batch, max_pending and bulk_batch_when_live must be >= 1 and max_wait_ms >= 0")
         if stuck_after_s is not None and stuck_after_s <= 0:
             raise ValueError("stuck_after_s must be positive")
         self.name = name
@@ -66,9 +75,12 @@ class DynamicBatcher(Generic[T, R]):
         self.max_wait_s = max_wait_ms / 1000.0
         self.max_pending = max_pending
         self.stuck_after_s = stuck_after_s
+        self.bulk_batch_when_live = min(bulk_batch_when_live, max_batch)
+        self.live_quiet_s = live_quiet_s
         self._fn = fn
         self._restart = restart
-        self._queue: deque[_Pending[T, R]] = deque()
+        self._queues: dict[Lane, deque[_Pending[T, R]]] = {lane: deque() for lane in LANES}
+        self._last_live = float("-inf")
         self._cond = threading.Condition()
         self._running = False
         self._generation = 0
@@ -76,7 +88,8 @@ class DynamicBatcher(Generic[T, R]):
         self._needs_rebuild = False
         self._watchdog: threading.Thread | None = None
         self._stats = {"batches": 0, "items": 0, "max_batch_seen": 0, "rejected": 0, "restarts": 0,
-                       "failed_batches": 0, "restart_failures": 0}
+                       "failed_batches": 0, "restart_failures": 0, "items_live": 0, "items_bulk": 0,
+                       "batches_bulk": 0}
         self._last_batch_ms = 0.0
 
     # --- lifecycle -----------------------------------------------------------------------------------------
@@ -96,8 +109,9 @@ class DynamicBatcher(Generic[T, R]):
         with self._cond:
             self._running = False
             self._generation += 1  # a worker mid-call will find itself retired
-            pending = list(self._queue)
-            self._queue.clear()
+            pending = [p for q in self._queues.values() for p in q]
+            for q in self._queues.values():
+                q.clear()
             if self._call is not None:
                 pending.extend(self._call.batch)
                 self._call = None
@@ -109,28 +123,34 @@ class DynamicBatcher(Generic[T, R]):
             self._watchdog.join(timeout=1.0)
 
     # --- callers -------------------------------------------------------------------------------------------
-    def submit(self, item: T) -> concurrent.futures.Future[R]:
-        """Queue one item; its future resolves to ``fn``'s result for it. ``BackpressureError`` when full."""
+    def submit(self, item: T, lane: Lane = "live") -> concurrent.futures.Future[R]:
+        """Queue one item in a lane; its future resolves to ``fn``'s result for it. ``BackpressureError`` when
+        that lane already holds ``max_pending`` items."""
         future: concurrent.futures.Future[R] = concurrent.futures.Future()
         with self._cond:
             if not self._running:
                 raise BatcherStoppedError(f"batcher {self.name} is not running")
-            if len(self._queue) >= self.max_pending:
+            queue = self._queues[lane]
+            if len(queue) >= self.max_pending:
                 self._stats["rejected"] += 1
                 raise BackpressureError(
-                    f"{self.name} is overloaded: {len(self._queue)} items already wait", batcher=self.name,
-                    pending=len(self._queue),
+                    f"{self.name} is overloaded: {len(queue)} {lane} items already wait", batcher=self.name,
+                    pending=len(queue), lane=lane,
                 )
-            self._queue.append(_Pending(item, future, time.monotonic()))
+            now = time.monotonic()
+            if lane == "live":
+                self._last_live = now
+            queue.append(_Pending(item, future, now))
             self._cond.notify_all()
         return future
 
     def stats(self) -> dict[str, float | int]:
-        """Counters: batches, items, mean_batch, max_batch_seen, rejected, restarts, pending, last_batch_ms."""
+        """Counters: batches, items (and per lane), mean_batch, max_batch_seen, rejected, restarts, pending,
+        last_batch_ms."""
         with self._cond:
             out: dict[str, float | int] = dict(self._stats)
             out["mean_batch"] = self._stats["items"] / self._stats["batches"] if self._stats["batches"] else 0.0
-            out["pending"] = len(self._queue)
+            out["pending"] = sum(len(q) for q in self._queues.values())
             out["last_batch_ms"] = self._last_batch_ms
             return out
 
@@ -147,19 +167,26 @@ class DynamicBatcher(Generic[T, R]):
             while True:
                 if not self._running or generation != self._generation:
                     return None
-                if self._queue:
-                    due = self._queue[0].enqueued + self.max_wait_s
-                    now = time.monotonic()
-                    if len(self._queue) >= self.max_batch or now >= due:
+                now = time.monotonic()
+                lane: Lane = "live" if self._queues["live"] else "bulk"
+                queue = self._queues[lane]
+                if queue:
+                    size = self.max_batch
+                    if lane == "bulk" and now - self._last_live < self.live_quiet_s:
+                        size = self.bulk_batch_when_live
+                    due = queue[0].enqueued + self.max_wait_s
+                    if len(queue) >= size or now >= due:
                         break
                     self._cond.wait(timeout=due - now)
                 else:
                     self._cond.wait()
             batch: list[_Pending[T, R]] = []
-            while self._queue and len(batch) < self.max_batch:
-                p = self._queue.popleft()
+            while queue and len(batch) < size:
+                p = queue.popleft()
                 if p.future.set_running_or_notify_cancel():  # skip items their caller cancelled
                     batch.append(p)
+            self._stats[f"items_{lane}"] += len(batch)
+            self._stats["batches_bulk"] += lane == "bulk"
             self._call = _Call(generation, time.monotonic(), batch)
             return batch
 

@@ -44,6 +44,11 @@ def noisy_or(*probabilities: float | None) -> float | None:
     return float(1.0 - np.prod([1.0 - p for p in present]))
 
 
+def fuse_modalities(visual: float | None, audio: float | None) -> float | None:
+    """The video-level probability from the two modality probabilities (``None`` for a missing one)."""
+    return noisy_or(visual, audio)
+
+
 def track_scores(faces: Sequence[FaceObservation]) -> dict[int, tuple[float, float, int]]:
     """Per track: (mean p_fake, max p_fake, frame count)."""
     by_track: dict[int, list[float]] = {}
@@ -98,7 +103,7 @@ def segment_scores(
         overlaps = [(min(end, w.end_s) - max(start, w.start_s), w.p_fake) for w in windows]
         overlaps = [(o, p) for o, p in overlaps if o > 0]
         audio = float(np.average([p for _, p in overlaps], weights=[o for o, _ in overlaps])) if overlaps else None
-        fused = noisy_or(visual, audio)
+        fused = fuse_modalities(visual, audio)
         if fused is None:
             continue
         faces_here = len({f.track_id for f in in_seg})

@@ -1,30 +1,26 @@
-"""The detection pipeline: a media file in, an ``AnalysisResult`` out.
+"""The upload door: a media file in, an ``AnalysisResult`` out.
 
-Both the upload path and (later) the live path go through the same stages: probe, sampled frames -> faces ->
-tracks -> visual scores; audio windows -> voice activity -> audio scores; fusion -> verdict. Work is streamed
-in bounded batches, so memory does not grow with the file's length.
+Stages: probe; sampled frames -> the scoring core (faces, crops, visual model); audio windows -> the scoring
+core (voice activity, audio model); ``Evidence`` over the whole file (tracks, aggregation, fusion); verdict.
+The live door (``stream.session``) feeds the same core and the same ``Evidence`` with a rolling horizon.
+Work goes through the process's ``BatchedScorer`` in its bulk lane, a bounded number of items in flight, so
+decoding overlaps scoring and memory does not grow with the file's length.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-import numpy as np
-
 from framesentry.config import Settings, get_settings
+from framesentry.inference.batching import BatchedScorer
 from framesentry.inference.detectors import Detectors
-from framesentry.inference.fusion import (
-    AudioObservation,
-    FaceObservation,
-    audio_video_score,
-    noisy_or,
-    segment_scores,
-    track_scores,
-    visual_video_score,
-)
+from framesentry.inference.evidence import Evidence, Horizon, Judgement
+from framesentry.inference.fusion import segment_scores
 from framesentry.inference.result import (
     AnalysisResult,
     AudioWindowScore,
@@ -34,16 +30,19 @@ from framesentry.inference.result import (
     ModalityScore,
     Segment,
 )
+from framesentry.inference.scoring import FrameJob, WindowJob
 from framesentry.inference.verdict import decide
 
 if TYPE_CHECKING:
     from framesentry.media import MediaInfo
 
 T = TypeVar("T")
+R = TypeVar("R")
 ProgressCallback = Callable[[str, float], None]
 """Called with (stage, fraction of the file done in that stage, 0..1)."""
 
-FRAME_BATCH = 8
+IN_FLIGHT = 8
+"""Frames or windows of one file submitted and not yet collected: enough to fill a batch, bounded memory."""
 TOP_SEGMENTS = 3
 
 
@@ -61,77 +60,51 @@ class _Timer:
         self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - started, 4)
 
 
-def _batched(it: Iterator[T], size: int) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in it:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _in_order(jobs: Iterable[T], submit: Callable[[T], Future[R]]) -> Iterable[tuple[T, R]]:
+    """Submit jobs with at most ``IN_FLIGHT`` outstanding; yield (job, result) in submission order."""
+    pending: deque[tuple[T, Future[R]]] = deque()
+    try:
+        for job in jobs:
+            pending.append((job, submit(job)))
+            if len(pending) >= IN_FLIGHT:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+    finally:
+        for _, future in pending:  # an error or a cancelled job: free the batcher's slots
+            future.cancel()
 
 
-def score_visual(
-    path: Path, duration_s: float, detectors: Detectors, progress: ProgressCallback
-) -> tuple[list[FaceObservation], int]:
-    """Faces on sampled frames, tracked and scored. Returns observations and the number of frames sampled."""
-    from framesentry.inference.faces import FaceTracker, crop_face
+def score_visual(path: Path, duration_s: float, scorer: BatchedScorer, evidence: Evidence,
+                 progress: ProgressCallback) -> None:
+    """Sampled frames of the file through the scoring core, into ``evidence`` in time order."""
     from framesentry.media import iter_sampled_frames
 
-    settings = detectors.settings
-    tracker = FaceTracker()
-    observations: list[FaceObservation] = []
-    frames_seen = 0
-    for frames in _batched(iter_sampled_frames(path, settings.visual_sample_fps), FRAME_BATCH):
-        frames_seen += len(frames)
-        boxes_per_frame = detectors.faces.detect_batch([f.rgb for f in frames])
-        crops: list[np.ndarray] = []
-        meta: list[tuple[float, int, tuple[int, int, int, int]]] = []
-        for frame, boxes in zip(frames, boxes_per_frame, strict=True):
-            track_ids = tracker.update(frame.t_s, boxes)
-            for box, track_id in zip(boxes, track_ids, strict=True):
-                crops.append(crop_face(frame.rgb, box, settings))
-                meta.append((frame.t_s, track_id, (int(box.x1), int(box.y1), int(box.x2), int(box.y2))))
-        if crops:
-            probs = detectors.visual.predict(np.stack(crops))
-            observations.extend(
-                FaceObservation(t_s=t, track_id=tid, box=box, p_fake=float(p))
-                for (t, tid, box), p in zip(meta, probs, strict=True)
-            )
-        progress("visual", min(1.0, frames[-1].t_s / duration_s) if duration_s > 0 else 1.0)
-    return observations, frames_seen
+    s = scorer.settings
+    frames = (FrameJob(f.t_s, f.rgb, s.face_min_size_px) for f in iter_sampled_frames(path, s.visual_sample_fps))
+    for job, faces in _in_order(frames, lambda job: scorer.submit_frame(job, "bulk")):
+        evidence.add_frame(job.t_s, faces)
+        progress("visual", min(1.0, job.t_s / duration_s) if duration_s > 0 else 1.0)
 
 
-def score_audio(
-    path: Path, duration_s: float, detectors: Detectors, progress: ProgressCallback
-) -> tuple[list[AudioObservation], int]:
-    """Audio windows with enough speech, scored. Returns observations and the count of skipped windows."""
+def score_audio(path: Path, duration_s: float, scorer: BatchedScorer, evidence: Evidence,
+                progress: ProgressCallback) -> None:
+    """Audio windows of the file through the scoring core (voice activity, model), into ``evidence``."""
     from framesentry.inference.audio.streaming import stream_windows
     from framesentry.media import iter_audio
 
-    settings = detectors.settings
-    observations: list[AudioObservation] = []
-    skipped = 0
-    chunks = (chunk.samples for chunk in iter_audio(path, sample_rate=settings.audio_sample_rate))
-    windows = stream_windows(
-        chunks,
-        sample_rate=settings.audio_sample_rate,
-        window_samples=settings.audio_window_samples,
-        stride_samples=round(settings.audio_stride_s * settings.audio_sample_rate),
+    s = scorer.settings
+    chunks = (chunk.samples for chunk in iter_audio(path, sample_rate=s.audio_sample_rate))
+    windows = (
+        WindowJob(w.start_s, w.end_s, w.samples)
+        for w in stream_windows(chunks, sample_rate=s.audio_sample_rate, window_samples=s.audio_window_samples,
+                                stride_samples=round(s.audio_stride_s * s.audio_sample_rate))
     )
-    for batch in _batched(windows, settings.batch_size):
-        speech = [detectors.vad.speech_fraction(w.samples, settings.audio_sample_rate) for w in batch]
-        keep = [w for w, s in zip(batch, speech, strict=True) if s >= settings.vad_min_speech_fraction]
-        skipped += len(batch) - len(keep)
-        if keep:
-            probs = detectors.audio.predict(np.stack([w.samples for w in keep]))
-            observations.extend(
-                AudioObservation(start_s=w.start_s, end_s=w.end_s, p_fake=float(p))
-                for w, p in zip(keep, probs, strict=True)
-            )
-        progress("audio", min(1.0, batch[-1].end_s / duration_s) if duration_s > 0 else 1.0)
-    return observations, skipped
+    for job, scored in _in_order(windows, lambda job: scorer.submit_window(job, "bulk")):
+        evidence.add_window(scored)
+        progress("audio", min(1.0, job.end_s / duration_s) if duration_s > 0 else 1.0)
 
 
 def analyze_file(
@@ -139,12 +112,19 @@ def analyze_file(
     settings: Settings | None = None,
     detectors: Detectors | None = None,
     progress: ProgressCallback | None = None,
+    scorer: BatchedScorer | None = None,
 ) -> AnalysisResult:
-    """Analyse one media file end to end. Raises typed ``MediaError`` for bad input."""
+    """Analyse one media file end to end. Raises typed ``MediaError`` for bad input.
+
+    ``scorer`` is the process's shared ``BatchedScorer`` (a server passes its own, so uploads and live streams
+    share the models' queues); without one, a private scorer runs for this file only."""
     from framesentry.media import probe
 
-    settings = settings or get_settings()
-    detectors = detectors or Detectors(settings)
+    if scorer is None:
+        settings = settings or (detectors.settings if detectors is not None else get_settings())
+        with BatchedScorer(detectors or Detectors(settings)) as own:
+            return analyze_file(path, settings, progress=progress, scorer=own)
+    settings = settings or scorer.settings
     report = progress or _noop
     path = Path(path)
     timer = _Timer()
@@ -154,73 +134,62 @@ def analyze_file(
     info = probe(path, settings)
     timer.add("probe", t0)
     duration = info.duration_s or 0.0
-
-    faces: list[FaceObservation] = []
+    evidence = Evidence(Horizon.whole_file())
     if info.video is not None:
         t0 = time.perf_counter()
-        faces, frames_seen = score_visual(path, duration, detectors, report)
+        score_visual(path, duration, scorer, evidence, report)
         timer.add("visual", t0)
-        visual_p = visual_video_score(faces)
-        visual = ModalityScore(
-            status="ok" if faces else "no_face",
-            p_fake=visual_p,
-            windows_scored=len(faces),
-            windows_skipped=0 if faces else frames_seen,
-            model_version=detectors.visual.version if faces else None,
-        )
-    else:
-        visual = ModalityScore(status="no_video")
-
-    windows: list[AudioObservation] = []
     if info.audio is not None:
         t0 = time.perf_counter()
-        windows, skipped = score_audio(path, duration, detectors, report)
+        score_audio(path, duration, scorer, evidence, report)
         timer.add("audio", t0)
+    return _assemble(info, settings, scorer.detectors, evidence, evidence.judge(), timer, t_total)
+
+
+def _modalities(info: MediaInfo, detectors: Detectors, evidence: Evidence,
+                judgement: Judgement) -> tuple[ModalityScore, ModalityScore]:
+    faces, windows = evidence.faces, evidence.windows
+    visual = ModalityScore(status="no_video")
+    if info.video is not None:
+        visual = ModalityScore(
+            status="ok" if faces else "no_face",
+            p_fake=judgement.visual_p,
+            windows_scored=len(faces),
+            windows_skipped=0 if faces else evidence.frames_seen,
+            model_version=detectors.visual.version if faces else None,
+        )
+    audio = ModalityScore(status="no_audio")
+    if info.audio is not None:
         audio = ModalityScore(
             status="ok" if windows else "no_speech",
-            p_fake=audio_video_score(windows),
+            p_fake=judgement.audio_p,
             windows_scored=len(windows),
-            windows_skipped=skipped,
+            windows_skipped=evidence.windows_skipped,
             model_version=detectors.audio.version if windows else None,
         )
-    else:
-        audio = ModalityScore(status="no_audio")
-
-    return _assemble(info, settings, detectors, faces, windows, visual, audio, timer, t_total)
+    return visual, audio
 
 
 def _assemble(
     info: MediaInfo,
     settings: Settings,
     detectors: Detectors,
-    faces: list[FaceObservation],
-    windows: list[AudioObservation],
-    visual: ModalityScore,
-    audio: ModalityScore,
+    evidence: Evidence,
+    judgement: Judgement,
     timer: _Timer,
     t_total: float,
 ) -> AnalysisResult:
-    """Fuse modalities, build segments and the verdict."""
-    fused = noisy_or(visual.p_fake, audio.p_fake)
+    """Modality scores, segments and the verdict, from the whole file's evidence."""
+    visual, audio = _modalities(info, detectors, evidence, judgement)
     # Nothing to judge (no face and no speech): say so with an uninformative probability.
-    p_fake = 0.5 if fused is None else fused
+    p_fake = 0.5 if judgement.p_fake is None else judgement.p_fake
     verdict, confidence = decide(p_fake, real_threshold=settings.real_threshold, fake_threshold=settings.fake_threshold)
-
-    tracks = []
-    for tid, (mean, peak, count) in sorted(track_scores(faces).items()):
-        obs = [f for f in faces if f.track_id == tid]
-        largest = max(obs, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-        tracks.append(
-            FaceTrack(
-                track_id=tid,
-                first_seen_s=min(f.t_s for f in obs),
-                last_seen_s=max(f.t_s for f in obs),
-                frames=count,
-                p_fake=mean,
-                max_p_fake=peak,
-                box=largest.box,
-            )
-        )
+    tracks = [
+        FaceTrack(track_id=t.track_id, first_seen_s=t.first_seen_s, last_seen_s=t.last_seen_s, frames=t.frames,
+                  p_fake=t.p_fake, max_p_fake=t.max_p_fake, box=t.largest_box)
+        for t in judgement.tracks
+    ]
+    faces, windows = list(evidence.faces), list(evidence.windows)
     # Containers without a declared duration: the timeline is as long as what was decoded.
     duration = max([info.duration_s or 0.0] + [f.t_s for f in faces] + [w.end_s for w in windows])
     segments = [Segment(**vars(s)) for s in segment_scores(faces, windows, duration, settings.segment_s)]

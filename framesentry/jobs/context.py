@@ -19,29 +19,32 @@ from framesentry.store.db import Database
 from framesentry.store.storage import LocalStorage, MediaStorage
 
 if TYPE_CHECKING:
-    from framesentry.inference.detectors import Detectors
+    from framesentry.inference.batching import BatchedScorer
+    from framesentry.inference.pipeline import ProgressCallback
     from framesentry.inference.result import AnalysisResult
 
-ProgressCallback = Callable[[str, float], None]
-Analyzer = Callable[[Path, ProgressCallback], "AnalysisResult"]
+Analyzer = Callable[[Path, "ProgressCallback"], "AnalysisResult"]
 
 
 class PipelineAnalyzer:
-    """``inference.pipeline.analyze_file`` with models shared across jobs of this process."""
+    """``inference.pipeline.analyze_file`` on the process's shared ``BatchedScorer`` (uploads in its bulk lane,
+    beside the live streams of an API process); a worker process makes its own on the first job."""
 
-    def __init__(self, settings: Settings, detectors: Detectors | None = None) -> None:
+    def __init__(self, settings: Settings, scorer: BatchedScorer | None = None) -> None:
         self.settings = settings
-        self._detectors = detectors
+        self._scorer = scorer
         self._lock = threading.Lock()
 
     def __call__(self, path: Path, progress: ProgressCallback) -> AnalysisResult:
+        from framesentry.inference.batching import BatchedScorer
         from framesentry.inference.detectors import Detectors
         from framesentry.inference.pipeline import analyze_file
 
         with self._lock:
-            if self._detectors is None:
-                self._detectors = Detectors(self.settings)
-        return analyze_file(path, self.settings, self._detectors, progress)
+            if self._scorer is None:
+                self._scorer = BatchedScorer(Detectors(self.settings))
+            self._scorer.start()  # no-op when running; threads start here, after a prefork
+        return analyze_file(path, self.settings, progress=progress, scorer=self._scorer)
 
 
 class JobContext:

@@ -1,4 +1,4 @@
-"""Media layer: probe files, stream sampled frames and 16 kHz audio, and make test clips.
+"""Media layer: container signatures, probe, streaming decode (sampled frames, 16 kHz mono audio), sampling.
 
 Importing this package imports PyAV; import it only where media work happens (never at package import).
 """

@@ -24,6 +24,7 @@ from framesentry.errors import (
     NotMediaError,
     UnsupportedCodecError,
 )
+from framesentry.media.signatures import SNIFF_BYTES, sniff_container
 
 ACCEPTED_HINT = "Please upload a video (MP4, MOV, MKV, WebM, AVI) or an audio file (WAV, MP3, M4A, FLAC, OGG)."
 
@@ -41,32 +42,6 @@ def format_time(seconds: float) -> str:
         return f"{int(minutes)}:{secs:04.1f}"
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours}:{minutes:02d}:{secs:04.1f}"
-
-
-def _looks_like_media(head: bytes) -> str | None:
-    """Name of the container family the first bytes announce, or None if they announce none."""
-    if len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
-        return "MP4/MOV"
-    if head.startswith(b"\x1aE\xdf\xa3"):
-        return "Matroska/WebM"
-    if head.startswith(b"RIFF") and head[8:12] in (b"AVI ", b"WAVE"):
-        return "AVI" if head[8:12] == b"AVI " else "WAV"
-    prefixes = {
-        b"OggS": "Ogg",
-        b"fLaC": "FLAC",
-        b"ID3": "MP3",
-        b"FLV": "FLV",
-        b"FORM": "AIFF",
-        b"caff": "CAF",
-        b"\x00\x00\x01\xba": "MPEG",
-        b"\x30\x26\xb2\x75\x8e\x66\xcf\x11": "Windows Media",
-    }
-    for prefix, name in prefixes.items():
-        if head.startswith(prefix):
-            return name
-    if len(head) > 188 and head[0] == 0x47 and head[188] == 0x47:
-        return "MPEG-TS"
-    return None
 
 
 def _describe_non_media(head: bytes) -> str:
@@ -98,13 +73,13 @@ def failure_reason(exc: Exception) -> str:
 def _classify_open_failure(path: Path, exc: Exception) -> Exception:
     """Map an ``av.open`` failure to NotMediaError (not media at all) or CorruptMediaError (damaged)."""
     with path.open("rb") as fh:
-        head = fh.read(512)
-    family = _looks_like_media(head)
+        head = fh.read(SNIFF_BYTES)
+    family = sniff_container(head)
     if family is not None:
         return CorruptMediaError(
-            f"'{path.name}' looks like a {family} file but it is damaged or incomplete and cannot be opened "
+            f"'{path.name}' looks like a {family.label} file but it is damaged or incomplete and cannot be opened "
             "(for example, an upload that was cut off before it finished). Try exporting or uploading it again.",
-            container=family,
+            container=family.label,
             reason=failure_reason(exc),
         )
     what = _describe_non_media(head)

@@ -28,8 +28,8 @@ from framesentry.media.container import (
     start_offset,
 )
 from framesentry.media.integrity import check_data_end
-
-_EPS = 1e-6  # seconds; absorbs float error when a frame starts exactly on a sampling instant
+from framesentry.media.mono import MonoResampler
+from framesentry.media.sampling import FrameSampler
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,13 +61,6 @@ def _packet_end(packet: av.Packet, t0: float) -> float:
     return float((packet.pts + (packet.duration or 0)) * packet.time_base) - t0
 
 
-def _mono(frame: av.AudioFrame) -> NDArray[np.float32]:
-    """Planar float frame (channels, n) -> mono float32 by averaging channels."""
-    planes = frame.to_ndarray()
-    mono = planes[0] if planes.shape[0] == 1 else planes.mean(axis=0)
-    return np.asarray(mono, dtype=np.float32)
-
-
 def _broken(path: Path, kind: str, at_s: float, exc: Exception) -> CorruptMediaError:
     return CorruptMediaError(
         f"The {kind} in '{path.name}' is damaged at about {format_time(at_s)} and cannot be read past that "
@@ -75,20 +68,6 @@ def _broken(path: Path, kind: str, at_s: float, exc: Exception) -> CorruptMediaE
         at_s=round(at_s, 3),
         reason=failure_reason(exc),
     )
-
-
-def _covers_target(t: float, d: float, rate: float, first: bool) -> bool:
-    """Is a sampling instant k/rate (k = 0, 1, ...) inside this frame's display interval [t, t + d)?
-
-    A first frame that starts late also stands for every instant before it, so sampling always starts at
-    the first picture. Otherwise stateless on purpose: whether a frame is kept never depends on which other
-    frames were decoded, which is what lets ``skip_unused`` drop frames without changing the result.
-    """
-    end = t + d - _EPS
-    if first and t > 0:
-        return True
-    k = max(0, math.ceil(t * rate - _EPS * rate))
-    return k / rate < end
 
 
 def _out_size(width: int, height: int, max_side: int | None) -> tuple[int, int] | None:
@@ -116,11 +95,11 @@ def _to_rgb(frame: av.VideoFrame, max_side: int | None) -> NDArray[np.uint8]:
 def iter_sampled_frames(
     path: Path, sample_fps: float, max_side: int | None = None, *, skip_unused: bool = True
 ) -> Iterator[SampledFrame]:
-    """Yield the frame on screen at each instant 0, 1/sample_fps, 2/sample_fps, ... (never a frame twice).
+    """Yield the first frame at or after each instant 0, 1/sample_fps, 2/sample_fps, ... (never a frame twice).
 
-    Frames are picked by presentation time. Only kept frames are converted to RGB. With ``skip_unused``
-    the decoder is told to drop non-reference frames far from any sampling instant; nothing references
-    them, so the kept frames are bit-identical to a full decode (it is only faster).
+    Frames are picked by presentation time with ``FrameSampler``, the rule the live path uses too. Only kept
+    frames are converted to RGB. With ``skip_unused`` the decoder is told to drop non-reference frames far
+    from any sampling instant; the frames kept are always decoded, so they are bit-identical to a full decode.
     """
     if not sample_fps > 0:
         raise ValueError("sample_fps must be positive")
@@ -138,6 +117,7 @@ def iter_sampled_frames(
         frame_d = 1.0 / float(rate) if rate else 1.0 / 30.0
         period = 1.0 / sample_fps
         may_skip = skip_unused and period >= 3 * frame_d
+        sampler = FrameSampler(sample_fps)
         kept = 0
         last_t = 0.0
         data_end = 0.0
@@ -159,9 +139,8 @@ def iter_sampled_frames(
                     if frame.pts is None:
                         continue
                     t = frame.pts * tb - t0
-                    d = frame.duration * tb if frame.duration else frame_d
                     last_t = max(last_t, t)
-                    if _covers_target(t, d, sample_fps, first):
+                    if sampler.keep(t):
                         yield SampledFrame(kept, round(max(t, 0.0), 6), _to_rgb(frame, max_side))
                         kept += 1
                     first = False
@@ -173,7 +152,8 @@ def iter_sampled_frames(
 def iter_audio(path: Path, sample_rate: int = 16000, chunk_s: float = 10.0) -> Iterator[AudioChunk]:
     """Yield the main audio track as mono float32 chunks of ``chunk_s`` seconds (the last may be shorter).
 
-    FFmpeg's resampler changes the rate; channels are averaged. Chunks are contiguous: ``start_s`` of chunk
+    ``MonoResampler`` changes the rate and averages the channels (the conversion the live path uses
+    too). Chunks are contiguous: ``start_s`` of chunk
     n+1 is ``start_s + duration_s`` of chunk n, counted from the first audio sample's presentation time.
     """
     if not chunk_s > 0:
@@ -188,9 +168,7 @@ def iter_audio(path: Path, sample_rate: int = 16000, chunk_s: float = 10.0) -> I
         cc = stream.codec_context
         cc.thread_type = "AUTO"
         t0 = start_offset(container)
-        # Keep the channels through resampling and average them ourselves: FFmpeg's own down-mix adds
-        # +3 dB for correlated channels (clipping loud speech), the mean is what audio models expect.
-        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+        to_mono = MonoResampler(sample_rate)
         parts: list[NDArray[np.float32]] = []
         buffered = 0
         emitted = 0
@@ -209,10 +187,8 @@ def iter_audio(path: Path, sample_rate: int = 16000, chunk_s: float = 10.0) -> I
                         first_s = max(0.0, float(frame.time) - t0) if frame.time is not None else 0.0
                     if frame.time is not None:
                         at_s = float(frame.time) - t0
-                    for out in resampler.resample(frame):
-                        yield _mono(out)
-            for out in resampler.resample(None):
-                yield _mono(out)
+                    yield from to_mono.push(frame)
+            yield from to_mono.flush()
 
         def take(n: int) -> AudioChunk:
             nonlocal parts, buffered, emitted
@@ -221,7 +197,7 @@ def iter_audio(path: Path, sample_rate: int = 16000, chunk_s: float = 10.0) -> I
             parts, buffered = ([rest] if len(rest) else []), len(rest)
             start = (first_s or 0.0) + emitted / sample_rate
             emitted += len(chunk)
-            return AudioChunk(round(start, 6), np.clip(chunk, -1.0, 1.0), sample_rate)
+            return AudioChunk(round(start, 6), chunk, sample_rate)
 
         try:
             for piece in pieces():

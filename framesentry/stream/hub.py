@@ -13,18 +13,18 @@ import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from framesentry.config import Settings
 from framesentry.errors import AuthError, NotFoundError, ServiceUnavailableError
-from framesentry.inference.detectors import Detectors
+from framesentry.inference.batching import BatchedScorer
 from framesentry.store import streams as stream_repo
 from framesentry.store.db import Database
 from framesentry.store.models import utcnow
 from framesentry.store.series import ScoreRow
 from framesentry.stream.fanout import Broadcaster, Subscription
-from framesentry.stream.scorer import LiveScorer
+from framesentry.stream.messages import ScoreMessage
 from framesentry.stream.series_writer import SeriesWriter
 from framesentry.stream.session import LiveSession
 
@@ -34,11 +34,11 @@ KEEP_ENDED = 256  # ended sessions kept in memory so late WebSocket clients stil
 
 
 class LiveHub:
-    def __init__(self, settings: Settings, db: Database, detectors: Detectors | None = None,
+    def __init__(self, settings: Settings, db: Database, scorer: BatchedScorer,
                  *, ingest: bool = True) -> None:
         self.settings = settings
         self.db = db
-        self.scorer = LiveScorer(settings, detectors)
+        self.scorer = scorer  # the process's shared queues; its owner (``api.services``) stops it
         self.series = SeriesWriter(db, settings.live_series_flush_s)
         self.ingest = ingest
         self.sessions: dict[uuid.UUID, LiveSession] = {}
@@ -82,7 +82,6 @@ class LiveHub:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.scorer.stop)
         await loop.run_in_executor(None, self.series.stop)  # flushes what is queued
         await loop.run_in_executor(None, lambda: self._db_thread.shutdown(wait=True))
 
@@ -146,16 +145,15 @@ class LiveHub:
 
     # --- callbacks from sessions (scoring / ingest threads) --------------------------------------------
 
-    def _emit(self, session: LiveSession, message: dict[str, Any]) -> None:
+    def _emit(self, session: LiveSession, message: ScoreMessage) -> None:
         broadcaster = self._broadcasters.get(session.id)
         if broadcaster is not None:
-            broadcaster.publish(message)
-        p = message["p_fake_window"]
-        if p is not None:
+            broadcaster.publish(message.to_json())
+        if message.p_fake_window is not None:
             self.series.put(ScoreRow(
-                stream_id=session.id, ts=datetime.now(UTC), stream_t_s=float(message["stream_t_s"]),
-                p_fake=float(p), verdict=str(message["verdict"]), visual_p=message["visual"]["p_fake"],
-                audio_p=message["audio"]["p_fake"], latency_ms=float(message["latency_ms"]),
+                stream_id=session.id, ts=message.server_time, stream_t_s=message.stream_t_s,
+                p_fake=message.p_fake_window, verdict=message.verdict.value, visual_p=message.visual.p_fake,
+                audio_p=message.audio.p_fake, latency_ms=message.latency_ms,
             ))
 
     def _closed(self, session: LiveSession, reason: str) -> None:

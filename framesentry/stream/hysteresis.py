@@ -22,15 +22,6 @@ class VerdictChange:
     stream_t_s: float
     p_fake: float
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "type": "verdict_changed",
-            "from": self.previous.value,
-            "to": self.verdict.value,
-            "stream_t_s": round(self.stream_t_s, 3),
-            "p_fake": round(self.p_fake, 4),
-        }
-
 
 @dataclass(frozen=True)
 class SmoothedVerdict:

@@ -1,7 +1,9 @@
 """One live stream: the ``FrameSink`` an ingest feeds, from decoded frames to published score messages.
 
-The ingest thread only samples, converts and hands work to the shared batchers (never waits for a model);
-results come back on the batchers' threads and go through ``LiveState`` to ``emit``. Time: each track's
+The ingest thread only samples, converts and hands work to the process's ``BatchedScorer`` in its live lane
+(never waits for a model); results come back on the batchers' threads and go through ``LiveState`` to
+``emit``. Sampling (``media.sampling``), the mono 16 kHz conversion (``media.mono``), the audio windows and
+the scoring core are the ones uploads use. Time: each track's
 clock is re-based to the session's start (RTP clocks start anywhere), so audio and video share one axis.
 """
 
@@ -20,9 +22,12 @@ import numpy as np
 from framesentry.config import Settings
 from framesentry.errors import FrameSentryError
 from framesentry.inference.audio.streaming import WindowCutter
+from framesentry.inference.batching import BatchedScorer
+from framesentry.inference.scoring import FrameJob, ScoredFace, ScoredWindow, WindowJob
+from framesentry.media.mono import MonoResampler
+from framesentry.media.sampling import FrameSampler
 from framesentry.stream.admission import Admission
-from framesentry.stream.sampling import FrameSampler
-from framesentry.stream.scorer import AudioItem, AudioResult, FaceResult, LiveScorer, VisualItem
+from framesentry.stream.messages import ScoreMessage
 from framesentry.stream.state import LiveState
 
 if TYPE_CHECKING:
@@ -62,12 +67,12 @@ class LiveSession:
     def __init__(
         self,
         settings: Settings,
-        scorer: LiveScorer,
+        scorer: BatchedScorer,
         *,
         stream_id: uuid.UUID,
         key_id: int | None,
         source: str,
-        emit: Callable[[LiveSession, dict[str, Any]], None],
+        emit: Callable[[LiveSession, ScoreMessage], None],
         on_close: Callable[[LiveSession, str], None],
     ) -> None:
         self.settings = settings
@@ -86,13 +91,13 @@ class LiveSession:
         rate = settings.audio_sample_rate
         self._cutter = WindowCutter(rate, settings.audio_window_samples, round(settings.live_audio_stride_s * rate))
         self._audio_t0: float | None = None
-        self._resampler: Any = None
+        self._to_mono = MonoResampler(rate)
         self._close_lock = threading.Lock()
-        self.visual = Admission[VisualItem, list[FaceResult]](
-            scorer.submit_visual, self._visual_done, self._failed, settings.live_max_inflight
+        self.visual = Admission[FrameJob, list[ScoredFace]](
+            scorer.submit_frame, self._visual_done, self._failed, settings.live_max_inflight
         )
-        self.audio = Admission[AudioItem, AudioResult](
-            scorer.submit_audio, self._audio_done, self._failed, settings.live_max_inflight
+        self.audio = Admission[WindowJob, ScoredWindow](
+            scorer.submit_window, self._audio_done, self._failed, settings.live_max_inflight
         )
 
     @property
@@ -119,17 +124,17 @@ class LiveSession:
         if not self._sampler.keep(t_s):
             return
         rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
-        self.visual.offer(VisualItem(t_s, rgb))
+        self.visual.offer(FrameJob(t_s, rgb, self.settings.live_face_min_size_px))
 
     def push_audio(self, frame: av.AudioFrame) -> None:
         self._check_open()
         t_s = self._clock(frame.time)
         if self._audio_t0 is None:
             self._audio_t0 = t_s
-        for mono in self._resample(frame):
+        for mono in self._to_mono.push(frame):
             for window in self._cutter.push(mono):
                 start = self._audio_t0 + window.start_s
-                self.audio.offer(AudioItem(start, self._audio_t0 + window.end_s, window.samples))
+                self.audio.offer(WindowJob(start, self._audio_t0 + window.end_s, window.samples))
 
     def close(self, reason: str) -> None:
         with self._close_lock:
@@ -150,19 +155,11 @@ class LiveSession:
         if self.end_reason is not None:
             raise StreamEndedError(f"stream {self.id} has ended ({self.end_reason})")
 
-    def _resample(self, frame: av.AudioFrame) -> list[np.ndarray]:
-        import av
+    def _visual_done(self, job: FrameJob, faces: list[ScoredFace]) -> None:
+        self._emit(self, self.state.visual(job, faces, self.dropped()))
 
-        if self._resampler is None:
-            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.settings.audio_sample_rate)
-        frame.pts = None  # the resampler re-times from its own sample count; we keep time ourselves
-        return [np.asarray(f.to_ndarray(), dtype=np.float32).ravel() for f in self._resampler.resample(frame)]
-
-    def _visual_done(self, item: VisualItem, faces: list[FaceResult]) -> None:
-        self._emit(self, self.state.visual(item, faces, self.dropped()))
-
-    def _audio_done(self, item: AudioItem, result: AudioResult) -> None:
-        self._emit(self, self.state.audio(item, result, self.dropped()))
+    def _audio_done(self, job: WindowJob, result: ScoredWindow) -> None:
+        self._emit(self, self.state.audio(job, result, self.dropped()))
 
     def _failed(self, item: object, exc: BaseException) -> None:
         log.warning("stream %s: scoring %s failed: %s", self.id, type(item).__name__, exc)

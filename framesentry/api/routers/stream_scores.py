@@ -18,6 +18,7 @@ from framesentry.api.deps import current_owner
 from framesentry.api.services import Services
 from framesentry.errors import FrameSentryError, NotFoundError
 from framesentry.store import streams as repo
+from framesentry.stream.messages import EndMessage
 
 router = APIRouter(tags=["streams"])
 CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
@@ -55,9 +56,9 @@ async def stream_scores(websocket: WebSocket, stream_id: uuid.UUID) -> None:
             message = nxt.result()
             if message is None:
                 session = services.live.sessions.get(stream_id)
-                await websocket.send_json({"type": "end", "stream_id": str(stream_id),
-                                           "reason": session.end_reason if session else None,
-                                           "client_dropped": sub.dropped})
+                end = EndMessage(stream_id=str(stream_id), reason=session.end_reason if session else None,
+                                 client_dropped=sub.dropped)
+                await websocket.send_json(end.model_dump(mode="json"))
                 await websocket.close(code=1000)
                 return
             await websocket.send_json(message)

@@ -209,29 +209,6 @@ class AudioDetector:
         """Calibrated p_fake ``[N]`` for float32 windows ``[N, window_samples]`` in [-1, 1] at 16 kHz."""
         return np.asarray(self.calibrator(self.logits(windows)), dtype=np.float32)
 
-    def score_signal(
-        self, audio: NDArray[np.float32], settings: Settings | None = None, vad: Any | None = None
-    ) -> list[dict[str, float | None]]:
-        """Score a whole mono 16 kHz signal: one entry per window with ``start_s``, ``end_s``,
-        ``speech_fraction`` and ``p_fake`` (``None`` where too little speech, so it is not scored)."""
-        from framesentry.inference.audio.vad import VoiceActivity
-        from framesentry.inference.audio.windows import stack_windows
-
-        settings = settings or Settings()
-        rate = settings.audio_sample_rate
-        stride = round(settings.audio_stride_s * rate)
-        spans, wins = stack_windows(audio, rate, self.window_samples, stride)
-        fractions = (vad or VoiceActivity()).window_fractions(audio, rate, self.window_samples, stride)
-        keep = fractions >= settings.vad_min_speech_fraction
-        p = np.full(len(spans), np.nan)
-        if keep.any():
-            p[keep] = self.predict(wins[keep])
-        return [
-            {"start_s": float(a), "end_s": float(b), "speech_fraction": float(f),
-             "p_fake": None if np.isnan(q) else float(q)}
-            for (a, b), f, q in zip(spans, fractions, p, strict=True)
-        ]
-
     def _check(self, windows: NDArray[np.float32]) -> NDArray[np.float32]:
         x = np.asarray(windows, dtype=np.float32)
         if x.ndim == 1:

@@ -19,9 +19,9 @@ import torch
 from framesentry.config import Settings
 from framesentry.digest import sha256_file
 from framesentry.inference.calibration import fit_temperature
+from framesentry.inference.visual.model import ARCH, CARD_NAME, batched_logits, build_model
 from framesentry.lab.visual.dataset import read_labels, split_indices
 from framesentry.lab.visual.evaluate import framing_report, metrics_report, robustness_report, split_data
-from framesentry.inference.visual.model import ARCH, CARD_NAME, batched_logits, build_model
 
 if TYPE_CHECKING:
     from framesentry.lab.visual.train import TrainConfig

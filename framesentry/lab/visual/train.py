@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from framesentry.config import Settings
 from framesentry.inference.metrics import roc_auc
+from framesentry.inference.visual.model import batched_logits, build_model, preprocess
 from framesentry.lab.visual.augment import AugmentConfig, degrade_batch
 from framesentry.lab.visual.dataset import (
     cached_pixels,
@@ -31,7 +32,6 @@ from framesentry.lab.visual.dataset import (
     resize_uint8,
     split_indices,
 )
-from framesentry.inference.visual.model import batched_logits, build_model, preprocess
 
 
 @dataclass

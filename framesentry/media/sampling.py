@@ -1,7 +1,9 @@
-"""Which live frames are worth scoring: one per sampling instant, chosen by stream time.
+"""Which frames are worth scoring: one per sampling instant, chosen by presentation time.
 
-A 30 fps feed scored at 2 fps keeps every 15th picture; when timestamps jump (a publisher restarts its clock,
-a network stall) the sampler re-anchors instead of keeping a burst of frames to "catch up".
+One rule for uploaded files and live streams alike: at each instant k / fps the first frame at or after it is
+kept (a live path cannot wait to see which frame was on screen). A 30 fps feed scored at 2 fps keeps every
+15th picture; when timestamps jump (a publisher restarts its clock, a network stall) the sampler re-anchors
+instead of keeping a burst of frames to "catch up".
 """
 
 from __future__ import annotations
