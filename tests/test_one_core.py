@@ -91,6 +91,8 @@ def test_live_and_upload_of_one_clip_agree(server: str, stereo_clip: Path) -> No
         result = body["result"]
 
     up_faces, live_faces = _by_side(result["faces"]), _by_side(live["faces"])
+    print(f"faces upload {up_faces} live {live_faces}; audio upload {result['audio']['p_fake']:.4f} "
+          f"live {live['audio']['p_fake']:.4f}; verdict upload {result['verdict']} live {live['verdict']}")
     assert set(up_faces) == set(live_faces) == {"left", "right"}, (result["faces"], live["faces"])
     for side in ("left", "right"):
         assert abs(up_faces[side] - live_faces[side]) <= FACE_TOLERANCE, (side, up_faces, live_faces)
