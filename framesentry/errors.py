@@ -104,6 +104,10 @@ class InvalidCallbackUrlError(RequestError):
     code = "invalid_callback_url"
 
 
+class BlockedDestinationError(InvalidCallbackUrlError):
+    """A callback URL whose host is (or resolves to) an internal address that webhooks may not reach."""
+
+
 class AuthError(FrameSentryError):
     """Missing or unknown API key."""
 

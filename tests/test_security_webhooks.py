@@ -94,7 +94,7 @@ def test_remote_answers_are_reported_as_a_class_only(tmp_path: Path, clip_faces_
     targets = [f"http://127.0.0.1:{free_port()}/x", "http://127.0.0.1:5432/x", webhook_receiver.url]
     with server(settings) as client:
         ids = [upload(client, clip_faces_speech, callback_url=url).json()["id"] for url in targets]
-        closed, postgres, http500 = ([a for a in attempts(client, aid)][0] for aid in ids)
+        closed, postgres, http500 = (attempts(client, aid)[0] for aid in ids)
     view = [{k: v for k, v in a.items() if k in ("outcome", "error", "succeeded")} for a in (closed, postgres)]
     assert view[0] == view[1] == {"outcome": "unreachable", "error": "unreachable", "succeeded": False}, view
     assert http500["outcome"] == "5xx" and "status_code" not in http500
