@@ -127,7 +127,12 @@ class Settings(BaseSettings):
     queue_name: str = Field("framesentry", min_length=1, description="Celery queue for analyses and webhooks.")
     storage_dir: Path | None = Field(None, description="Uploaded media; unset = work_dir/service/media.")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list, description="Comma-separated 'name:key' or 'key'; non-empty turns X-API-Key on."
+        default_factory=list, description="Comma-separated 'name@role:key', 'name:key' or 'key' (role admin when "
+        "not given); non-empty turns X-API-Key on. At every start, configured keys no longer listed are revoked.",
+    )
+    require_api_key: bool = Field(
+        False, description="Require X-API-Key even with FRAMESENTRY_API_KEYS empty (keys made with `framesentry "
+        "keys create`). On whenever API_KEYS is set, and in production.",
     )
     webhook_secret: SecretStr = Field(SecretStr(DEV_WEBHOOK_SECRET), description="HMAC key for webhooks.")
     webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(
@@ -203,6 +208,11 @@ class Settings(BaseSettings):
     def engines_path(self) -> Path:
         """Where built engines live: ``engines_dir`` or ``work_dir/engines``."""
         return self.engines_dir or self.work_dir / "engines"
+
+    @property
+    def auth_required(self) -> bool:
+        """X-API-Key is required: keys configured, asked for, or production."""
+        return bool(self.api_keys) or self.require_api_key or self.environment == "production"
 
     @property
     def embedded(self) -> bool:

@@ -115,6 +115,17 @@ class AuthError(FrameSentryError):
     http_status = 401
 
 
+class ForbiddenError(FrameSentryError):
+    """The caller is known but may not do this (role), or the request comes from a foreign origin."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class CrossOriginError(ForbiddenError):
+    """A browser request from an origin that is neither this server nor a configured CORS origin."""
+
+
 class ConflictError(FrameSentryError):
     """The request contradicts an earlier one (e.g. an Idempotency-Key reused for another file)."""
 

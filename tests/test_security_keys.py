@@ -98,7 +98,7 @@ def roles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     ("POST", "/v1/analyses", {"admin", "analyst"}),
     ("GET", "/v1/analyses", {"admin", "analyst", "viewer"}),
     ("POST", "/v1/streams", {"admin", "publisher"}),
-    ("GET", "/v1/streams", {"admin", "analyst", "publisher", "viewer"}),
+    ("GET", "/v1/streams", {"admin", "analyst", "viewer"}),
     ("GET", "/v1/stream-keys", {"admin", "publisher"}),
     ("GET", "/v1/keys", {"admin"}),
     ("POST", "/v1/keys", {"admin"}),
