@@ -137,9 +137,18 @@ class Settings(BaseSettings):
     queue_name: str = Field("framesentry", min_length=1, description="Celery queue for analyses and webhooks.")
     storage_dir: Path | None = Field(None, description="Uploaded media; unset = work_dir/service/media.")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list, description="Comma-separated 'name:key' or 'key'; non-empty turns X-API-Key on."
+        default_factory=list, description="Comma-separated 'name@role:key', 'name:key' or 'key' (role admin when "
+        "not given); non-empty turns X-API-Key on. At every start, configured keys no longer listed are revoked.",
+    )
+    require_api_key: bool = Field(
+        False, description="Require X-API-Key even with FRAMESENTRY_API_KEYS empty (keys made with `framesentry "
+        "keys create`). On whenever API_KEYS is set, and in production.",
     )
     webhook_secret: SecretStr = Field(SecretStr(DEV_WEBHOOK_SECRET), description="HMAC key for webhooks.")
+    webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated CIDR networks webhooks may reach although internal "
+        "(loopback, private, link-local...), e.g. '10.0.5.0/24'. Empty: only public addresses.",
+    )
     webhook_max_attempts: int = Field(5, ge=1, le=20)
     webhook_backoff_s: float = Field(2.0, gt=0, description="First retry delay; doubles per attempt.")
     webhook_timeout_s: float = Field(10.0, gt=0)
@@ -149,6 +158,10 @@ class Settings(BaseSettings):
     job_heartbeat_s: float = Field(10.0, gt=0, description="A running job older than 3 beats is abandoned.")
     worker_concurrency: int = Field(1, ge=1, le=64)
     upload_chunk_bytes: int = Field(1024**2, ge=4096, description="Uploads are written to disk in chunks of this.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated browser origins (https://app.example.com) allowed to "
+        "call the API cross-origin. Requests from any other foreign Origin are refused (403).",
+    )
     host: str = Field("127.0.0.1", description="Address `framesentry serve` listens on.")
     port: int = Field(8000, ge=0, le=65535)
 
@@ -171,11 +184,20 @@ class Settings(BaseSettings):
             raise ValueError("audio_stride_s must not exceed audio_window_s (windows would leave gaps)")
         return self
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "webhook_allowed_networks", "cors_origins", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for spec in value:
+            ipaddress.ip_network(spec, strict=False)  # ValueError -> a clear settings error
         return value
 
     @model_validator(mode="after")
@@ -196,6 +218,11 @@ class Settings(BaseSettings):
     def engines_path(self) -> Path:
         """Where built engines live: ``engines_dir`` or ``work_dir/engines``."""
         return self.engines_dir or self.work_dir / "engines"
+
+    @property
+    def auth_required(self) -> bool:
+        """X-API-Key is required: keys configured, asked for, or production."""
+        return bool(self.api_keys) or self.require_api_key or self.environment == "production"
 
     @property
     def embedded(self) -> bool:

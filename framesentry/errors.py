@@ -104,11 +104,26 @@ class InvalidCallbackUrlError(RequestError):
     code = "invalid_callback_url"
 
 
+class BlockedDestinationError(InvalidCallbackUrlError):
+    """A callback URL whose host is (or resolves to) an internal address that webhooks may not reach."""
+
+
 class AuthError(FrameSentryError):
     """Missing or unknown API key."""
 
     code = "unauthorized"
     http_status = 401
+
+
+class ForbiddenError(FrameSentryError):
+    """The caller is known but may not do this (role), or the request comes from a foreign origin."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class CrossOriginError(ForbiddenError):
+    """A browser request from an origin that is neither this server nor a configured CORS origin."""
 
 
 class ConflictError(FrameSentryError):

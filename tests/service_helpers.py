@@ -73,11 +73,14 @@ class WebhookReceiver:
 
 @contextlib.contextmanager
 def running_api(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port (lifespan included); yields the base URL."""
+    """Serve ``app`` with uvicorn as ``framesentry serve`` does, on a free loopback port (lifespan included);
+    yields the base URL."""
     import uvicorn
 
+    from framesentry.api.server import uvicorn_config
+
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started or not thread.is_alive(), 60, "uvicorn to start")

@@ -35,7 +35,8 @@ def test_serve_embedded_upload_to_verdict(tmp_path: Path, clip_faces_speech: Pat
                                           webhook_receiver: WebhookReceiver, spawn: Any) -> None:
     port = free_port()
     # Live ingest stays on, as `framesentry serve` runs it, with the RTMP listener on any free port.
-    proc = spawn(["serve", "--port", str(port)], service_env(work_dir=tmp_path, rtmp_port=0), "serve")
+    env = service_env(work_dir=tmp_path, rtmp_port=0, webhook_allowed_networks="127.0.0.1/32")  # receiver: loopback
+    proc = spawn(["serve", "--port", str(port)], env, "serve")
     wait_ready(proc, "Uvicorn running", timeout_s=120)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
         health = client.get("/v1/health").json()

@@ -1,6 +1,6 @@
 """``GET /v1/system``: the backend chosen for each model (with reasons), the registered backends, the machine
-and the model versions; documented in the OpenAPI spec. The app is the real one (no worker, no lifespan:
-the endpoint needs no database)."""
+and the model versions; documented in the OpenAPI spec. The app is the real one (no worker; the lifespan
+migrates a SQLite database for the admin key's lookup)."""
 
 from __future__ import annotations
 
@@ -29,14 +29,17 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def client_for(tmp_path: Path, engines: Path, backend: str = "auto") -> TestClient:
-    settings = Settings(work_dir=tmp_path, engines_dir=engines, engine_backend=backend, engine_device="cpu")
-    return TestClient(create_app(settings, run_worker=False, migrate=False))
+    """With an admin key: the full report (paths, versions, machine) is for admins only."""
+    settings = Settings(work_dir=tmp_path, engines_dir=engines, engine_backend=backend, engine_device="cpu",
+                        api_keys="ops@admin:adm", live_enabled=False)
+    return TestClient(create_app(settings, run_worker=False), headers={"X-API-Key": "adm"})
 
 
 def test_system_reports_choice_per_model_backends_and_machine(tmp_path: Path, engines: Path) -> None:
     import torch
 
-    body = client_for(tmp_path, engines).get("/v1/system").json()
+    with client_for(tmp_path, engines) as client:
+        body = client.get("/v1/system").json()
     models = {m["model"]: m for m in body["models"]}
     visual, audio = models["visual"], models["audio"]
     assert visual["backend"] == "onnx" and visual["reason"].startswith("auto")
@@ -58,7 +61,8 @@ def test_system_reports_choice_per_model_backends_and_machine(tmp_path: Path, en
 
 def test_refused_backend_is_reported_not_a_500(tmp_path: Path, engines: Path) -> None:
     """engine_backend=onnx with no audio engine: visual runs on onnx; audio is reported refused, with the fix."""
-    body = client_for(tmp_path, engines, "onnx").get("/v1/system")
+    with client_for(tmp_path, engines, "onnx") as client:
+        body = client.get("/v1/system")
     assert body.status_code == 200
     models = {m["model"]: m for m in body.json()["models"]}
     assert models["visual"]["backend"] == "onnx" and models["visual"]["reason"] == "configured"

@@ -58,6 +58,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, pg_url: str, redis_space: 
         "broker_visibility_timeout_s": 4.0,  # a dead worker's job comes back after 4 s (production: limit + 5 min)
         "job_heartbeat_s": 1.0,
         "webhook_backoff_s": 0.5,
+        "webhook_allowed_networks": "127.0.0.1/32",  # the test's receiver is on loopback
         "torch_threads": 2,
     }
 

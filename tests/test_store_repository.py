@@ -177,7 +177,7 @@ def test_list_filters_and_pagination(db: Database) -> None:
 def test_api_keys_are_hashed(db: Database) -> None:
     with db.transaction() as s:
         users.sync_configured_keys(s, ["carol:secret-key-1", "bare-key-2"])
-        users.sync_configured_keys(s, ["carol:secret-key-1"])  # idempotent
+        users.sync_configured_keys(s, ["carol:secret-key-1", "bare-key-2"])  # idempotent
     with db.session() as s:
         carol = users.user_for_key(s, "secret-key-1")
         assert carol is not None and carol.name == "carol"
@@ -188,6 +188,7 @@ def test_api_keys_are_hashed(db: Database) -> None:
         assert "secret-key-1" not in stored and users.hash_key("secret-key-1") in stored
     with db.transaction() as s:
         assert users.revoke_key(s, "secret-key-1")
+        assert users.sync_configured_keys(s, ["bare-key-2"]) == []  # carol's key: already revoked
     with db.session() as s:
         assert users.user_for_key(s, "secret-key-1") is None
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from framesentry.api import errors
-from framesentry.api.routers import analyses, health, stream_scores, streams, system, whip
+from framesentry.api.routers import analyses, health, keys, stream_scores, streams, system, whip
 from framesentry.api.services import Services
 from framesentry.config import Settings, get_settings
 from framesentry.jobs.context import Analyzer
@@ -54,6 +54,7 @@ def create_app(
         openapi_tags=[
             {"name": "analyses", "description": "Uploaded files and their detection results."},
             {"name": "health", "description": "Service status."},
+            {"name": "keys", "description": "API keys and their roles (admin only)."},
             {"name": "system", "description": "Engine backends chosen per model, and the machine they run on."},
             {"name": "streams", "description": "Live sources: stream keys, sessions, the score series, WHIP ingest. "
              "Scores stream on `WS /v1/streams/{stream_id}/scores` (messages: `ScoreMessage` schema; "
@@ -62,9 +63,11 @@ def create_app(
     )
     app.state.services = services
     errors.install(app)
+    _browser_policy(app, settings)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(analyses.router)
     v1.include_router(health.router)
+    v1.include_router(keys.router)
     v1.include_router(system.router)
     v1.include_router(streams.router)
     v1.include_router(stream_scores.router)
@@ -72,6 +75,21 @@ def create_app(
     app.include_router(v1)
     _one_error_shape_in_openapi(app)
     return app
+
+
+def _browser_policy(app: FastAPI, settings: Settings) -> None:
+    """Outermost first: security headers on everything, then the Origin check, then CORS for configured origins."""
+    from starlette.middleware.cors import CORSMiddleware
+
+    from framesentry.api.security import OriginGuard, SecurityHeaders
+
+    app.add_middleware(
+        CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["X-API-Key", "Idempotency-Key", "Content-Type"],
+        expose_headers=["Location", "Retry-After", "Idempotent-Replayed", "RateLimit-Remaining"], max_age=600,
+    )
+    app.add_middleware(OriginGuard, allowed=settings.cors_origins)
+    app.add_middleware(SecurityHeaders)
 
 
 def _one_error_shape_in_openapi(app: FastAPI) -> None:

@@ -1,4 +1,9 @@
-"""Shared dependencies as ``Annotated`` aliases: services, a DB session, the caller (API key)."""
+"""Shared dependencies as ``Annotated`` aliases: services, a DB session, the caller (API key) and its rights.
+
+Roles and what they may do (``PERMISSIONS``): every route declares one permission through ``Allowed``; the
+WebSocket and WHIP routes check theirs with ``authorise``. With keys off (development), the anonymous caller
+has every right except the admin-only ones (key management, the full system report).
+"""
 
 from __future__ import annotations
 
@@ -11,20 +16,41 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
 from framesentry.api.services import Services
-from framesentry.errors import AuthError
+from framesentry.errors import AuthError, ForbiddenError
 from framesentry.store import users
 
 api_key_scheme = APIKeyHeader(
     name="X-API-Key",
     auto_error=False,
-    description="Required when the server has FRAMESENTRY_API_KEYS configured; ignored otherwise.",
+    description="Required when the server has API keys on (FRAMESENTRY_API_KEYS, or production); ignored otherwise.",
 )
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "analyses:read": frozenset({"admin", "analyst", "viewer"}),
+    "analyses:write": frozenset({"admin", "analyst"}),
+    "streams:read": frozenset({"admin", "analyst", "viewer"}),  # a publishing device does not read the scores
+    "streams:publish": frozenset({"admin", "publisher"}),
+    "keys:admin": frozenset({"admin"}),
+}
+ANONYMOUS_ROLE = "anonymous"
+"""The caller when keys are off: every permission but ``keys:admin`` (and the full system report)."""
 
 
 @dataclass(frozen=True)
 class Owner:
     id: int
     name: str
+    role: str = ANONYMOUS_ROLE
+    key_id: str | None = None
+
+    def may(self, permission: str) -> bool:
+        if self.role == ANONYMOUS_ROLE:
+            return permission != "keys:admin"
+        return self.role in PERMISSIONS[permission]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 def get_services(request: Request) -> Services:
@@ -43,18 +69,57 @@ def get_session(services: ServicesDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def current_owner(services: ServicesDep, api_key: Annotated[str | None, Security(api_key_scheme)]) -> Owner:
-    """The caller: the key's user when keys are on, the anonymous user otherwise. Opens its own short session,
-    so a long upload does not hold a database connection."""
+def identify(services: Services, api_key: str | None, client: str | None = None) -> Owner:
+    """The caller: the key's user and role when keys are on, the anonymous user otherwise. Opens its own short
+    session, so a long upload does not hold a database connection."""
     if not services.auth_enabled:
         return Owner(id=services.anonymous_id(), name=users.ANONYMOUS)
     if not api_key:
         raise AuthError("This server requires an API key: send it in the X-API-Key header.")
     with services.db.session() as session:
-        user = users.user_for_key(session, api_key)
-        if user is None:
-            raise AuthError("Unknown or revoked API key.")
-        return Owner(id=user.id, name=user.name)
+        row = users.key_for(session, api_key)
+        if row is None:
+            raise AuthError("Unknown, revoked or expired API key.")
+        return Owner(id=row.user.id, name=row.user.name, role=row.role, key_id=row.public_id)
+
+
+def authorise(services: Services, api_key: str | None, permission: str, client: str | None = None) -> Owner:
+    """``identify``, then refuse (403) a caller whose role lacks ``permission``."""
+    owner = identify(services, api_key, client)
+    if not owner.may(permission):
+        raise ForbiddenError(f"A key with the role '{owner.role}' may not do this.", role=owner.role,
+                             needs=sorted(PERMISSIONS[permission]))
+    return owner
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def current_owner(request: Request, services: ServicesDep,
+                  api_key: Annotated[str | None, Security(api_key_scheme)]) -> Owner:
+    """The caller, whatever its role (routes declare what they need with the aliases below)."""
+    return identify(services, api_key, client_address(request))
 
 
 OwnerDep = Annotated[Owner, Depends(current_owner)]
+
+
+class Allowed:
+    """Route dependency: the caller, refused with 403 unless its role has ``permission`` (before any body)."""
+
+    def __init__(self, permission: str) -> None:
+        if permission not in PERMISSIONS:
+            raise ValueError(f"unknown permission {permission}")
+        self.permission = permission
+
+    def __call__(self, request: Request, services: ServicesDep,
+                 api_key: Annotated[str | None, Security(api_key_scheme)]) -> Owner:
+        return authorise(services, api_key, self.permission, client_address(request))
+
+
+AnalysesReader = Annotated[Owner, Depends(Allowed("analyses:read"))]
+AnalysesWriter = Annotated[Owner, Depends(Allowed("analyses:write"))]
+StreamsReader = Annotated[Owner, Depends(Allowed("streams:read"))]
+StreamsPublisher = Annotated[Owner, Depends(Allowed("streams:publish"))]
+KeysAdmin = Annotated[Owner, Depends(Allowed("keys:admin"))]

@@ -6,7 +6,9 @@ methods get the same shape; anything unexpected is logged and answered with a ge
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,14 +43,25 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _framesentry_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, FrameSentryError)
+def error_body(code: str, message: str) -> bytes:
+    """The error shape as bytes, for answers written below the app (the HTTP protocol itself)."""
+    return json.dumps({"error": {"code": code, "message": message, "details": {}}}).encode()
+
+
+def response_for(exc: FrameSentryError) -> JSONResponse:
+    """A typed error as its HTTP answer (also used by middleware, which runs outside the exception handlers)."""
     if exc.http_status >= 500:
         log.error("%s: %s %s", exc.code, exc.message, exc.details)
-    headers = {"WWW-Authenticate": "ApiKey"} if exc.http_status == 401 else None
-    if exc.http_status == 503:
-        headers = {"Retry-After": "5"}
+    headers: dict[str, str] | None = {"WWW-Authenticate": "ApiKey"} if exc.http_status == 401 else None
+    retry_after = getattr(exc, "retry_after_s", None)
+    if exc.http_status in (429, 503):
+        headers = {"Retry-After": str(max(1, math.ceil(retry_after if retry_after is not None else 5)))}
     return error_response(exc.http_status, exc.code, exc.message, exc.details, headers)
+
+
+async def _framesentry_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FrameSentryError)
+    return response_for(exc)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -81,13 +94,16 @@ def install(app: FastAPI) -> None:
 
 
 DESCRIPTIONS = {
-    401: "Missing or unknown X-API-Key (only when API keys are configured).",
+    400: "The request could not be read (a header over the size limit, or a malformed request).",
+    401: "Missing, unknown, revoked or expired X-API-Key (only when API keys are on).",
+    403: "The key's role may not do this, or the request comes from a foreign browser origin.",
     404: "No such analysis (or not yours).",
     409: "Idempotency-Key already used for a different file.",
     413: "File over the size, duration or resolution limit.",
     415: "Not a video or audio file we accept (sniffed from its first bytes), or not a multipart upload.",
     422: "Invalid request (bad field, bad callback URL) or media that cannot be analysed (empty, corrupt...).",
-    503: "The job queue or database is unavailable; retry later.",
+    429: "Too many requests (per key, or failed key attempts per address) or over a quota; see Retry-After.",
+    503: "The job queue or database is unavailable; retry after Retry-After seconds.",
 }
 
 

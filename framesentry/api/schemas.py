@@ -96,8 +96,11 @@ class WebhookAttempt(BaseModel):
     url: str
     attempt: int
     succeeded: bool
-    status_code: int | None
-    error: str | None
+    outcome: Literal["2xx", "3xx", "4xx", "5xx", "1xx", "blocked", "unreachable"] = Field(
+        description="Status class of the answer, 'unreachable' (no HTTP answer) or 'blocked' (the URL resolves "
+        "to an internal address that is not allow-listed). Nothing more of the answer is reported."
+    )
+    error: Literal["not_accepted", "unreachable", "blocked"] | None
     duration_ms: float | None
     created_at: datetime
 
@@ -156,7 +159,11 @@ def to_detail(row: AnalysisRow) -> AnalysisDetail:
 
 
 def to_attempt(row: DeliveryRow) -> WebhookAttempt:
+    from framesentry.jobs.webhooks import NOT_ACCEPTED, outcome_class
+
+    outcome = outcome_class(row.status_code, row.error)
+    error = None if row.succeeded else NOT_ACCEPTED if row.status_code is not None else outcome
     return WebhookAttempt(
         delivery_id=row.delivery_id, event=row.event, url=row.url, attempt=row.attempt, succeeded=row.succeeded,
-        status_code=row.status_code, error=row.error, duration_ms=row.duration_ms, created_at=row.created_at,
+        outcome=outcome, error=error, duration_ms=row.duration_ms, created_at=row.created_at,
     )

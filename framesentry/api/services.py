@@ -54,15 +54,18 @@ class Services:
 
     @property
     def auth_enabled(self) -> bool:
-        return bool(self.settings.api_keys)
+        return self.settings.auth_required
 
     def startup(self) -> None:
         """Migrate the schema, register configured API keys, start the embedded worker if this is embedded."""
         if self.migrate:
             upgrade(self.db.engine)
         with self.db.transaction() as session:
-            users.sync_configured_keys(session, [k.get_secret_value() for k in self.settings.api_keys])
+            revoked = users.sync_configured_keys(session, [k.get_secret_value() for k in self.settings.api_keys])
             self._anonymous_id = users.ensure_user(session, users.ANONYMOUS).id
+        if revoked:
+            log.warning("revoked %d configured API key(s) no longer in FRAMESENTRY_API_KEYS: %s", len(revoked),
+                        ", ".join(revoked))
         if self.run_worker:
             self.worker = EmbeddedWorker(self.celery)
             self.worker.start()

@@ -20,7 +20,8 @@ from framesentry.api.deps import Owner
 from framesentry.api.schemas import AnalysisSummary, to_summary
 from framesentry.api.services import Services
 from framesentry.api.uploads import StagedUpload, receive
-from framesentry.errors import ConflictError, InvalidCallbackUrlError, MediaLimitError
+from framesentry.errors import BlockedDestinationError, ConflictError, InvalidCallbackUrlError, MediaLimitError
+from framesentry.jobs import egress
 from framesentry.store import analyses as repo
 from framesentry.store.models import Analysis
 
@@ -37,8 +38,9 @@ class Submitted:
     """A new job's summary as committed, before it is queued (a worker may pick it up at once)."""
 
 
-def check_callback_url(url: str) -> str:
-    """An absolute http(s) URL with a host, no credentials, of sane length."""
+def check_callback_url(url: str, allowed_networks: list[str] | None = None) -> str:
+    """An absolute http(s) URL with a host, no credentials, of sane length, and not an IP literal of an internal
+    address (names are resolved and checked again when the webhook is sent: ``jobs.egress``)."""
     url = url.strip()
     if len(url) > MAX_URL:
         raise InvalidCallbackUrlError(f"callback_url is longer than {MAX_URL} characters.")
@@ -55,6 +57,12 @@ def check_callback_url(url: str) -> str:
         raise InvalidCallbackUrlError("callback_url must not contain credentials.", callback_url=url)
     if port == 0:
         raise InvalidCallbackUrlError("callback_url has an invalid port.", callback_url=url)
+    literal = egress.literal_address(parts.hostname)
+    if literal is not None and not egress.allowed(literal, egress.parse_networks(allowed_networks or [])):
+        raise BlockedDestinationError(
+            "callback_url points at an internal address; webhooks go to public addresses only "
+            "(operators can allow internal receivers with FRAMESENTRY_WEBHOOK_ALLOWED_NETWORKS).", callback_url=url,
+        )
     return url
 
 
@@ -158,7 +166,7 @@ async def submit(
         if replay is not None:
             return replay
         raw_url = upload.fields.get("callback_url") or None
-        callback = check_callback_url(raw_url) if raw_url else None
+        callback = check_callback_url(raw_url, settings.webhook_allowed_networks) if raw_url else None
         named = staged.with_name(staged_name(upload.filename))
         staged.rename(named)
         upload.path = named

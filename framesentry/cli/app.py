@@ -40,6 +40,9 @@ def _register() -> None:
     app.command("serve")(serve.serve)
     app.command("worker")(worker.worker)
     app.command("openapi")(openapi.openapi)
+    from framesentry.cli import keys  # API keys in the service database
+
+    app.add_typer(keys.keys_app, name="keys")
     from framesentry.cli import watch  # live: follow a stream's scores
 
     app.command("watch")(watch.watch)

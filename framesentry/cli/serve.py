@@ -23,6 +23,7 @@ def serve(
     import uvicorn
 
     from framesentry.api.app import create_app
+    from framesentry.api.server import uvicorn_config
     from framesentry.cli.service_settings import load_settings
     from framesentry.store.db import normalize_url
 
@@ -39,4 +40,5 @@ def serve(
     if settings.live_enabled:
         typer.echo(f"live: publish to rtmp://{settings.rtmp_host}:{settings.rtmp_port}/{settings.rtmp_app}/<key> or "
                    f"WHIP http://{host}:{port}/v1/whip/<key> (keys: POST /v1/streams)", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level.lower(), access_log=False)
+    config = uvicorn_config(create_app(settings), host=host, port=port, log_level=log_level.lower(), access_log=False)
+    uvicorn.Server(config).run()

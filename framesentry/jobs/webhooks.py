@@ -4,6 +4,8 @@ Signature header (Stripe-style, so receivers can reject replays):
 ``X-FrameSentry-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>``.
 Every attempt of one event carries the same ``X-FrameSentry-Delivery`` id; each attempt is a row in
 ``webhook_deliveries``. Failed attempts (network error or non-2xx) are retried with exponential backoff.
+The destination is checked at send time (``jobs.egress``): internal addresses are refused unless allow-listed,
+and an attempt is reported only by its status class, never by what exactly the remote said.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,10 +21,14 @@ from typing import Any
 
 import httpx
 
+from framesentry.errors import BlockedDestinationError
+from framesentry.jobs import egress
 from framesentry.jobs.context import JobContext
 from framesentry.store import analyses as repo
 from framesentry.store import webhooks as hooks
 from framesentry.store.models import Analysis, AnalysisStatus, utcnow
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-FrameSentry-Signature"
 EVENT_HEADER = "X-FrameSentry-Event"
@@ -29,6 +36,16 @@ DELIVERY_HEADER = "X-FrameSentry-Delivery"
 ATTEMPT_HEADER = "X-FrameSentry-Attempt"
 MAX_BACKOFF_S = 300.0
 USER_AGENT = "FrameSentry-Webhook/1"
+BLOCKED = "blocked"
+UNREACHABLE = "unreachable"
+NOT_ACCEPTED = "not_accepted"
+
+
+def outcome_class(status_code: int | None, error: str | None) -> str:
+    """What an attempt is reported as: a status class (``2xx``..``5xx``), ``blocked`` or ``unreachable``."""
+    if status_code is not None:
+        return f"{status_code // 100}xx"
+    return BLOCKED if error == BLOCKED else UNREACHABLE
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -115,13 +132,18 @@ def deliver(ctx: JobContext, analysis_id: uuid.UUID, delivery_id: uuid.UUID) -> 
     error: str | None = None
     started = time.perf_counter()
     try:
-        with httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False) as client:
-            response = client.post(url, content=body, headers=headers)
+        response = egress.post_pinned(url, content=body, headers=headers, timeout_s=settings.webhook_timeout_s,
+                                      networks=egress.parse_networks(settings.webhook_allowed_networks))
         status_code = response.status_code
         if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}"
+            error = NOT_ACCEPTED
+    except BlockedDestinationError:
+        error = BLOCKED
     except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:1000]
+        # What failed (refused, reset, not HTTP, timeout) stays in the worker's log: recorded, it would let
+        # callers map ports of hosts the worker can reach.
+        log.info("webhook to %s: %s: %s", url, type(exc).__name__, exc)
+        error = UNREACHABLE
     ok = error is None
     with ctx.db.transaction() as session:
         if repo.get(session, analysis_id) is not None:
@@ -137,6 +159,6 @@ def deliver(ctx: JobContext, analysis_id: uuid.UUID, delivery_id: uuid.UUID) -> 
                 duration_ms=(time.perf_counter() - started) * 1000,
                 succeeded=ok,
             )
-    if ok or attempt >= settings.webhook_max_attempts:
+    if ok or error == BLOCKED or attempt >= settings.webhook_max_attempts:
         return AttemptOutcome(delivered=ok, attempt=attempt, retry_in_s=None)
     return AttemptOutcome(delivered=False, attempt=attempt, retry_in_s=backoff_s(settings.webhook_backoff_s, attempt))

@@ -89,14 +89,21 @@ class User(Base):
 
 
 class ApiKey(Base):
-    """Only the SHA-256 of a key is stored; ``prefix`` lets people tell their keys apart."""
+    """Only the SHA-256 of a key is stored, with a non-secret ``public_id`` to list, name and revoke it by.
+
+    ``role`` (admin / analyst / publisher / viewer) says what the key may do; ``source`` is ``config`` for keys
+    from FRAMESENTRY_API_KEYS (reconciled at every start) and ``api`` for keys made by the API or the CLI."""
 
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(12))
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    role: Mapped[str] = mapped_column(String(16), default="analyst", server_default="admin")
+    source: Mapped[str] = mapped_column(String(8), default="api", server_default="config")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -146,6 +153,8 @@ class Analysis(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(255))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Set once the job's message was published (outbox): a queued row without it was never handed over."""
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     callback_url: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(64))

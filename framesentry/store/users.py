@@ -1,9 +1,17 @@
-"""Users and API keys. Keys are stored as SHA-256 digests only; configured keys are synced at start-up."""
+"""Users and API keys. Only a key's SHA-256 digest is stored, with a non-secret public id; configured keys are
+reconciled at start-up (added, role updated, removed ones revoked); other keys are made by the API or the CLI.
+
+A key made here looks like ``fs_<public id>_<secret>``: the public id names it in listings and revocations
+without revealing anything of the secret. Keys from FRAMESENTRY_API_KEYS are whatever the operator chose; their
+public id is derived from the digest.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,20 +23,35 @@ ANONYMOUS = "anonymous"
 """Owner of every upload when API keys are off (embedded / development mode)."""
 DEFAULT_USER = "default"
 """Owner of a configured key given without a ``name:`` prefix."""
+ROLES = ("admin", "analyst", "publisher", "viewer")
+CONFIGURED_ROLE = "admin"
+"""Role of a configured key given without ``@role`` (configured keys had every right before roles existed)."""
+CONFIG, API = "config", "api"
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def parse_key_spec(spec: str) -> tuple[str, str]:
-    """``"alice:s3cret"`` -> ("alice", "s3cret"); a bare key belongs to the default user."""
-    name, sep, key = spec.partition(":")
+@dataclass(frozen=True)
+class KeySpec:
+    user: str
+    role: str
+    key: str
+
+
+def parse_key_spec(spec: str) -> KeySpec:
+    """``"alice@analyst:s3cret"`` / ``"alice:s3cret"`` (role admin) / ``"s3cret"`` (default user, admin)."""
+    who, sep, key = spec.partition(":")
     if not sep:
-        return DEFAULT_USER, spec
+        return KeySpec(DEFAULT_USER, CONFIGURED_ROLE, spec)
+    name, _, role = who.partition("@")
+    role = role or CONFIGURED_ROLE
     if not name or not key:
-        raise ValueError("API key entries look like 'name:key' or 'key'")
-    return name, key
+        raise ValueError("API key entries look like 'name@role:key', 'name:key' or 'key'")
+    if role not in ROLES:
+        raise ValueError(f"unknown role '{role}' in FRAMESENTRY_API_KEYS; roles: {', '.join(ROLES)}")
+    return KeySpec(name, role, key)
 
 
 def ensure_user(session: Session, name: str) -> User:
@@ -45,33 +68,54 @@ def ensure_user(session: Session, name: str) -> User:
     return user
 
 
-def add_api_key(session: Session, user: User, key: str) -> ApiKey:
-    """Register ``key`` for ``user`` (idempotent: an existing digest is kept, un-revoked)."""
+def add_api_key(session: Session, user: User, key: str, *, role: str = CONFIGURED_ROLE, source: str = CONFIG,
+                public_id: str | None = None, name: str = "", expires_at: datetime | None = None) -> ApiKey:
+    """Register ``key`` for ``user`` (idempotent: an existing digest is kept, un-revoked, role updated)."""
     digest = hash_key(key)
     row = session.scalars(select(ApiKey).where(ApiKey.key_sha256 == digest)).first()
     if row is None:
         try:
             with session.begin_nested():
-                row = ApiKey(user_id=user.id, key_sha256=digest, prefix=key[:6])
+                row = ApiKey(user_id=user.id, key_sha256=digest, public_id=public_id or digest[:12], name=name,
+                             role=role, source=source, expires_at=expires_at)
                 session.add(row)
         except IntegrityError:
             row = session.scalars(select(ApiKey).where(ApiKey.key_sha256 == digest)).one()
     row.revoked_at = None
+    row.role = role
     return row
 
 
-def sync_configured_keys(session: Session, specs: list[str]) -> None:
-    """Make every configured ``name:key`` usable; keys created another way are left alone."""
+def sync_configured_keys(session: Session, specs: list[str]) -> list[str]:
+    """Make every configured key usable with its role, and revoke configured keys no longer in the setting
+    (keys made by the API or CLI are left alone). Returns the public ids revoked."""
+    wanted = set()
     for spec in specs:
-        name, key = parse_key_spec(spec)
-        add_api_key(session, ensure_user(session, name), key)
+        parsed = parse_key_spec(spec)
+        row = add_api_key(session, ensure_user(session, parsed.user), parsed.key, role=parsed.role, source=CONFIG,
+                          name=parsed.user)
+        wanted.add(row.id)
+    revoked = []
+    for row in session.scalars(select(ApiKey).where(ApiKey.source == CONFIG, ApiKey.revoked_at.is_(None))):
+        if row.id not in wanted:
+            row.revoked_at = utcnow()
+            revoked.append(row.public_id)
+    return revoked
 
 
-def user_for_key(session: Session, key: str) -> User | None:
-    """The owner of a live (not revoked) key, or None."""
+def key_for(session: Session, key: str) -> ApiKey | None:
+    """The live key row (not revoked, not expired) for a presented key, or None."""
     row = session.scalars(
         select(ApiKey).where(ApiKey.key_sha256 == hash_key(key), ApiKey.revoked_at.is_(None))
     ).first()
+    if row is None or (row.expires_at is not None and row.expires_at <= utcnow()):
+        return None
+    return row
+
+
+def user_for_key(session: Session, key: str) -> User | None:
+    """The owner of a live key, or None."""
+    row = key_for(session, key)
     return row.user if row is not None else None
 
 
@@ -83,6 +127,35 @@ def revoke_key(session: Session, key: str) -> bool:
     return True
 
 
-def new_key() -> str:
-    """A random key for people to hand out (``framesentry`` never logs it)."""
-    return "fs_" + secrets.token_urlsafe(32)
+def new_key() -> tuple[str, str]:
+    """A random key and its public id: ``fs_<public id>_<secret>`` (``framesentry`` never logs it)."""
+    public_id = secrets.token_hex(6)
+    return public_id, f"fs_{public_id}_{secrets.token_urlsafe(32)}"
+
+
+def create_key(session: Session, user_name: str, role: str, *,
+               expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    """A new managed key for ``user_name``; the plaintext is returned once and never stored."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role '{role}'; roles: {', '.join(ROLES)}")
+    public_id, key = new_key()
+    row = add_api_key(session, ensure_user(session, user_name), key, role=role, source=API, public_id=public_id,
+                      name=user_name, expires_at=expires_at)
+    session.flush()
+    return row, key
+
+
+def list_keys(session: Session, *, include_revoked: bool = False) -> list[ApiKey]:
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    return list(session.scalars(query))
+
+
+def revoke_public_id(session: Session, public_id: str) -> bool:
+    row = session.scalars(select(ApiKey).where(ApiKey.public_id == public_id)).first()
+    if row is None:
+        return False
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return True

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from framesentry.api.deps import OwnerDep, ServicesDep, SessionDep
+from framesentry.api.deps import AnalysesReader, AnalysesWriter, Owner, ServicesDep, SessionDep
 from framesentry.api.errors import error_responses
 from framesentry.api.schemas import (
     AnalysisDetail,
@@ -63,7 +63,7 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
-def _load(session: SessionDep, owner: OwnerDep, analysis_id: str) -> Analysis:
+def _load(session: SessionDep, owner: Owner, analysis_id: str) -> Analysis:
     """The caller's analysis, or a 404 (also for ids that are not UUIDs)."""
     try:
         key = uuid.UUID(analysis_id)
@@ -82,7 +82,7 @@ def _load(session: SessionDep, owner: OwnerDep, analysis_id: str) -> Analysis:
     summary="Upload a file and queue its analysis",
     openapi_extra=UPLOAD_BODY,
     responses={
-        **error_responses(401, 409, 413, 415, 422, 503),
+        **error_responses(401, 403, 429, 409, 413, 415, 422, 503),
         202: {
             "description": "Accepted and queued (or, with a repeated Idempotency-Key, the earlier job).",
             "headers": {
@@ -98,7 +98,7 @@ def _load(session: SessionDep, owner: OwnerDep, analysis_id: str) -> Analysis:
 async def create_analysis(
     request: Request,
     services: ServicesDep,
-    owner: OwnerDep,
+    owner: AnalysesWriter,
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", min_length=1, max_length=255,
@@ -137,11 +137,11 @@ def _summary_of(services: ServicesDep, analysis_id: uuid.UUID) -> AnalysisSummar
         return to_summary(row)
 
 
-@router.get("", response_model=AnalysisPage, summary="List analyses", responses=error_responses(401, 422))
+@router.get("", response_model=AnalysisPage, summary="List analyses", responses=error_responses(401, 403, 429, 422))
 def list_analyses(
     request: Request,
     session: SessionDep,
-    owner: OwnerDep,
+    owner: AnalysesReader,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     verdict: Verdict | None = None,
     sha256: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$", description="Uploads with this hash.")] = None,
@@ -175,9 +175,9 @@ def list_analyses(
 
 @router.get(
     "/{analysis_id}", response_model=AnalysisDetail, summary="Status, progress and result",
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 403, 429, 404),
 )
-def get_analysis(analysis_id: str, session: SessionDep, owner: OwnerDep) -> AnalysisDetail:
+def get_analysis(analysis_id: str, session: SessionDep, owner: AnalysesReader) -> AnalysisDetail:
     """``queued`` / ``running`` (with ``stage`` and ``progress_pct``) / ``done`` (with ``result``) /
     ``failed`` (with ``error``)."""
     return to_detail(_load(session, owner, analysis_id))
@@ -185,9 +185,9 @@ def get_analysis(analysis_id: str, session: SessionDep, owner: OwnerDep) -> Anal
 
 @router.delete(
     "/{analysis_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an analysis and its media",
-    responses=error_responses(401, 404), response_class=Response,
+    responses=error_responses(401, 403, 429, 404), response_class=Response,
 )
-def delete_analysis(analysis_id: str, session: SessionDep, owner: OwnerDep, services: ServicesDep) -> Response:
+def delete_analysis(analysis_id: str, session: SessionDep, owner: AnalysesWriter, services: ServicesDep) -> Response:
     """Removes the result, its rows and the uploaded file. A running job stops at its next progress step."""
     row = _load(session, owner, analysis_id)
     storage_key = repo.delete_analysis(session, row)
@@ -199,9 +199,9 @@ def delete_analysis(analysis_id: str, session: SessionDep, owner: OwnerDep, serv
 
 @router.get(
     "/{analysis_id}/webhooks", response_model=WebhookAttempts, summary="Webhook delivery attempts",
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 403, 429, 404),
 )
-def list_webhook_attempts(analysis_id: str, session: SessionDep, owner: OwnerDep) -> WebhookAttempts:
+def list_webhook_attempts(analysis_id: str, session: SessionDep, owner: AnalysesReader) -> WebhookAttempts:
     """Every attempt to POST this analysis's events to its callback URL, oldest first."""
     row = _load(session, owner, analysis_id)
     return WebhookAttempts(items=[to_attempt(a) for a in hooks.attempts_for(session, row.id)])

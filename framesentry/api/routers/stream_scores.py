@@ -14,7 +14,7 @@ import uuid
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from framesentry.api.deps import current_owner
+from framesentry.api.deps import authorise
 from framesentry.api.services import Services
 from framesentry.errors import FrameSentryError, NotFoundError
 from framesentry.store import streams as repo
@@ -24,8 +24,8 @@ router = APIRouter(tags=["streams"])
 CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
 
 
-def _authorise(services: Services, api_key: str | None, stream_id: uuid.UUID) -> None:
-    owner = current_owner(services, api_key)
+def _authorise(services: Services, api_key: str | None, stream_id: uuid.UUID, client: str | None) -> None:
+    owner = authorise(services, api_key, "streams:read", client)
     with services.db.session() as session:
         if repo.get_stream(session, stream_id, owner_id=owner.id) is None:
             raise NotFoundError(f"No stream with id '{stream_id}'.", stream_id=str(stream_id))
@@ -37,7 +37,8 @@ async def stream_scores(websocket: WebSocket, stream_id: uuid.UUID) -> None:
     api_key = websocket.headers.get("x-api-key") or websocket.query_params.get("api_key")
     await websocket.accept()
     try:
-        await run_in_threadpool(_authorise, services, api_key, stream_id)
+        client = websocket.client.host if websocket.client else None
+        await run_in_threadpool(_authorise, services, api_key, stream_id, client)
         if services.live is None:
             raise NotFoundError("live detection is not enabled on this server")
         broadcaster, sub = services.live.subscribe(stream_id)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from framesentry.api.deps import OwnerDep, ServicesDep, SessionDep
+from framesentry.api.deps import Owner, ServicesDep, SessionDep, StreamsPublisher, StreamsReader
 from framesentry.api.errors import error_responses
 from framesentry.api.stream_schemas import (
     IngestUrls,
@@ -45,7 +45,7 @@ def ingest_urls(request: Request, services: ServicesDep, key: str) -> IngestUrls
     )
 
 
-def _stream(session: SessionDep, owner: OwnerDep, stream_id: uuid.UUID) -> Stream:
+def _stream(session: SessionDep, owner: Owner, stream_id: uuid.UUID) -> Stream:
     row = repo.get_stream(session, stream_id, owner_id=owner.id)
     if row is None:
         raise NotFoundError(f"No stream with id '{stream_id}'.", stream_id=str(stream_id))
@@ -54,9 +54,9 @@ def _stream(session: SessionDep, owner: OwnerDep, stream_id: uuid.UUID) -> Strea
 
 @router.post(
     "/streams", status_code=status.HTTP_201_CREATED, response_model=StreamKeyCreated,
-    summary="Register a live source: issue its stream key", responses=error_responses(401, 422),
+    summary="Register a live source: issue its stream key", responses=error_responses(401, 403, 429, 422),
 )
-def create_stream(body: StreamCreate, request: Request, session: SessionDep, owner: OwnerDep,
+def create_stream(body: StreamCreate, request: Request, session: SessionDep, owner: StreamsPublisher,
                   services: ServicesDep) -> StreamKeyCreated:
     """Returns the secret key (once) and the RTMP and WHIP URLs to publish to. A session starts when a
     publisher connects with the key and appears in ``GET /v1/streams``."""
@@ -67,16 +67,16 @@ def create_stream(body: StreamCreate, request: Request, session: SessionDep, own
 
 
 @router.get("/stream-keys", response_model=StreamKeyList, summary="List stream keys",
-            responses=error_responses(401))
-def list_keys(session: SessionDep, owner: OwnerDep,
+            responses=error_responses(401, 403, 429))
+def list_keys(session: SessionDep, owner: StreamsPublisher,
               include_revoked: bool = False) -> StreamKeyList:
     return StreamKeyList(items=[to_key_info(k) for k in repo.list_stream_keys(
         session, owner.id, include_revoked=include_revoked)])
 
 
 @router.delete("/stream-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
-               summary="Revoke a stream key (ends its live session)", responses=error_responses(401, 404))
-def revoke_key(key_id: int, session: SessionDep, owner: OwnerDep, services: ServicesDep) -> Response:
+               summary="Revoke a stream key (ends its live session)", responses=error_responses(401, 403, 429, 404))
+def revoke_key(key_id: int, session: SessionDep, owner: StreamsPublisher, services: ServicesDep) -> Response:
     if not repo.revoke_stream_key(session, key_id, owner_id=owner.id):
         raise NotFoundError(f"No stream key with id {key_id}.", key_id=key_id)
     live = repo.live_stream_for_key(session, key_id)
@@ -87,10 +87,10 @@ def revoke_key(key_id: int, session: SessionDep, owner: OwnerDep, services: Serv
 
 
 @router.get("/streams", response_model=StreamPage, summary="List live and past stream sessions",
-            responses=error_responses(401, 422))
+            responses=error_responses(401, 403, 429, 422))
 def list_streams(
     session: SessionDep,
-    owner: OwnerDep,
+    owner: StreamsReader,
     state: Annotated[str | None, Query(pattern="^(live|ended|failed)$")] = None,
     key_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -101,8 +101,8 @@ def list_streams(
 
 
 @router.get("/streams/{stream_id}", response_model=StreamInfo, summary="One stream session",
-            responses=error_responses(401, 404))
-def get_stream(stream_id: uuid.UUID, session: SessionDep, owner: OwnerDep, services: ServicesDep) -> StreamInfo:
+            responses=error_responses(401, 403, 429, 404))
+def get_stream(stream_id: uuid.UUID, session: SessionDep, owner: StreamsReader, services: ServicesDep) -> StreamInfo:
     """State, start time, source and the current verdict (live sessions report the in-memory value)."""
     info = to_stream_info(_stream(session, owner, stream_id))
     live = services.live.sessions.get(stream_id) if services.live is not None else None
@@ -115,8 +115,9 @@ def get_stream(stream_id: uuid.UUID, session: SessionDep, owner: OwnerDep, servi
 
 @router.delete("/streams/{stream_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
                summary="Stop a live session, or delete a finished one and its series",
-               responses=error_responses(401, 404, 409))
-def delete_stream(stream_id: uuid.UUID, session: SessionDep, owner: OwnerDep, services: ServicesDep) -> Response:
+               responses=error_responses(401, 403, 429, 404, 409))
+def delete_stream(stream_id: uuid.UUID, session: SessionDep, owner: StreamsPublisher,
+                  services: ServicesDep) -> Response:
     row = _stream(session, owner, stream_id)
     if row.state == "live":
         stopped = services.live is not None and services.live.stop_stream(stream_id)
@@ -130,11 +131,11 @@ def delete_stream(stream_id: uuid.UUID, session: SessionDep, owner: OwnerDep, se
 
 
 @router.get("/streams/{stream_id}/series", response_model=SeriesResponse, summary="Score time series",
-            responses=error_responses(401, 404, 422))
+            responses=error_responses(401, 403, 429, 404, 422))
 def get_series(
     stream_id: uuid.UUID,
     session: SessionDep,
-    owner: OwnerDep,
+    owner: StreamsReader,
     from_: Annotated[datetime | None, Query(alias="from", description="Start (default: stream start).")] = None,
     to: Annotated[datetime | None, Query(description="End, exclusive (default: stream end, or now).")] = None,
     bucket: Annotated[float, Query(gt=0, le=86400, description="Bucket width in seconds.")] = 10.0,

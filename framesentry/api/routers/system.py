@@ -12,7 +12,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from framesentry.api.deps import ServicesDep
+from framesentry.api.deps import OwnerDep, ServicesDep
+from framesentry.api.errors import error_responses
+from framesentry.api.services import Services
 from framesentry.errors import FrameSentryError
 
 router = APIRouter(tags=["system"])
@@ -32,7 +34,7 @@ class MachineInfo(BaseModel):
 class EngineFile(BaseModel):
     """The built engine a model uses (absent for PyTorch eager)."""
 
-    path: str
+    path: str | None
     precision: str
     built_at: str
     device: str = Field(description="'any' for portable engines (ONNX), else the GPU it was built for.")
@@ -61,12 +63,14 @@ class BackendInfo(BaseModel):
 
 
 class SystemInfo(BaseModel):
+    """Paths, versions and the machine are shown to admin keys only (null / empty for other callers)."""
+
     engine_backend: str = Field(description="The engine_backend setting ('auto' or a backend name).")
     engine_device: str
-    engines_dir: str
+    engines_dir: str | None
     models: list[ModelEngine]
     backends: list[BackendInfo]
-    machine: MachineInfo
+    machine: MachineInfo | None
 
 
 def _backends(options: Any) -> list[BackendInfo]:
@@ -95,9 +99,24 @@ def _model(identity: Any, settings: Any) -> ModelEngine:
                        engine=engine)
 
 
-@router.get("/system", response_model=SystemInfo, summary="Engine backends, models and machine")
-def system(services: ServicesDep) -> SystemInfo:
-    """The backend chosen for each model (with the reasons), every registered backend, and the machine."""
+def _redacted(info: SystemInfo) -> SystemInfo:
+    """What a non-admin caller sees: the choices and reasons, no file paths, versions or machine details."""
+    models = [m.model_copy(update={"description": {}, "engine": m.engine and m.engine.model_copy(
+        update={"path": None})}) for m in info.models]
+    backends = [b.model_copy(update={"version": None}) for b in info.backends]
+    return info.model_copy(update={"engines_dir": None, "machine": None, "models": models, "backends": backends})
+
+
+@router.get("/system", response_model=SystemInfo, summary="Engine backends, models and machine",
+            responses=error_responses(401, 429))
+def system(services: ServicesDep, caller: OwnerDep) -> SystemInfo:
+    """The backend chosen for each model (with the reasons), every registered backend, and the machine (the
+    paths, versions and machine only for admin keys)."""
+    info = _report(services)
+    return info if caller.is_admin else _redacted(info)
+
+
+def _report(services: Services) -> SystemInfo:
     from framesentry.engines.device import describe_machine
     from framesentry.engines.select import run_options
     from framesentry.inference.detectors import model_identities

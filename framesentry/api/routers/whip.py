@@ -14,6 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse
 
+from framesentry.api.deps import StreamsPublisher
 from framesentry.api.errors import error_responses
 from framesentry.errors import MediaLimitError, UnsupportedMediaTypeError
 from framesentry.stream.whip import WhipHub
@@ -102,10 +103,13 @@ def whip_options(key: str) -> Response:
     status_code=status.HTTP_201_CREATED,
     response_class=Response,
     openapi_extra=OFFER_BODY,
-    responses={201: ANSWER, **_errors(401, 413, 415, 422, 503)},
+    responses={201: ANSWER, **_errors(401, 403, 413, 415, 422, 503)},
 )
-async def whip_publish(key: str, request: Request) -> Response:
-    """Send an SDP offer for a stream key; the answer starts a WebRTC session whose frames are scored live."""
+async def whip_publish(key: str, request: Request, _caller: StreamsPublisher) -> Response:
+    """Send an SDP offer for a stream key; the answer starts a WebRTC session whose frames are scored live.
+
+    With API keys on, the request also needs an ``X-API-Key`` with the publisher or admin role (the publish
+    page passes ``?api_key=`` on); RTMP publishers, which cannot send one, are authorised by the stream key."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != SDP:
         raise UnsupportedMediaTypeError(
@@ -129,9 +133,9 @@ async def whip_publish(key: str, request: Request) -> Response:
     summary="Stop publishing",
     status_code=status.HTTP_200_OK,
     response_class=Response,
-    responses={200: {"description": "The session ended."}, **_errors(404)},
+    responses={200: {"description": "The session ended."}, **_errors(401, 403, 404)},
 )
-async def whip_delete(key: str, resource_id: str, request: Request) -> Response:
+async def whip_delete(key: str, resource_id: str, request: Request, _caller: StreamsPublisher) -> Response:
     """End a WHIP session: the live stream closes as ``ended``."""
     await _hub(request).delete(resource_id, key=key)
     return Response(status_code=200)
