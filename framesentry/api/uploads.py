@@ -8,10 +8,12 @@ before the rest of it is read.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import unquote_to_bytes
 
 from anyio import to_thread
 from python_multipart.exceptions import FormParserError
@@ -65,6 +67,21 @@ def declared_type_ok(content_type: str | None) -> bool:
     return major == "application" and minor not in ("json", "pdf", "zip", "xml", "javascript", "x-www-form-urlencoded")
 
 
+_EXTENDED = re.compile(r"""filename\*\s*=\s*([A-Za-z0-9_-]+)'[^']*'([^;\s]+)""", re.IGNORECASE)
+
+
+def extended_filename(disposition: str) -> str | None:
+    """An RFC 5987 ``filename*=UTF-8''<percent-encoded>`` name, which some clients send beside an ASCII
+    fallback (RFC 7578 asks senders not to; being lenient costs nothing). ``disposition`` is latin-1 text."""
+    match = _EXTENDED.search(disposition)
+    if match is None:
+        return None
+    try:
+        return unquote_to_bytes(match.group(2)).decode(match.group(1))
+    except (LookupError, UnicodeDecodeError):
+        return None
+
+
 @dataclass
 class StagedUpload:
     """What arrived: the staged file and its facts, plus the small text fields."""
@@ -106,7 +123,9 @@ class _Receiver:
         self._hvalue += data[start:end]
 
     def on_header_end(self) -> None:
-        self._headers[self._hname.decode("latin-1").lower()] = self._hvalue.decode("utf-8", "replace")
+        # Kept byte-for-byte (latin-1 maps bytes 1:1): clients send non-ASCII file names as raw UTF-8, which the
+        # options parser below re-encodes as latin-1, so decoding UTF-8 here would break on any non-Latin-1 name.
+        self._headers[self._hname.decode("latin-1").lower()] = self._hvalue.decode("latin-1")
         self._hname, self._hvalue = bytearray(), bytearray()
 
     def on_headers_finished(self) -> None:
@@ -117,7 +136,8 @@ class _Receiver:
             if self.files > 1:
                 raise RequestError("Send exactly one 'file' part.")
             self._is_file = True
-            raw_name = options.get(b"filename", b"upload").decode("utf-8", "replace")
+            raw_name = extended_filename(self._headers.get("content-disposition", "")) or options.get(
+                b"filename", b"upload").decode("utf-8", "replace")
             clean = "".join(ch for ch in raw_name if ch.isprintable()).replace("\\", "/")
             self.result.filename = Path(clean).name[:255] if Path(clean).name not in ("", ".", "..") else "upload"
             self.result.content_type = self._headers.get("content-type")

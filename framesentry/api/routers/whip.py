@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse
 
 from framesentry.api.errors import error_responses
-from framesentry.errors import MediaLimitError, UnsupportedMediaTypeError
+from framesentry.errors import MediaLimitError, ServiceUnavailableError, UnsupportedMediaTypeError
 from framesentry.stream.whip import WhipHub
 from framesentry.stream.whip_sdp import MAX_OFFER_BYTES
 
@@ -68,7 +68,10 @@ async def _read_offer(request: Request) -> str:
 
 
 def _hub(request: Request) -> WhipHub:
-    hub: WhipHub = request.app.state.whip
+    """The WHIP side of the live hub; 503 when live ingest is off (FRAMESENTRY_LIVE_ENABLED=false) or stopped."""
+    hub: WhipHub | None = getattr(request.app.state, "whip", None)
+    if hub is None:
+        raise ServiceUnavailableError("Live ingest is not running on this server.", reason="live_disabled")
     return hub
 
 
@@ -129,7 +132,7 @@ async def whip_publish(key: str, request: Request) -> Response:
     summary="Stop publishing",
     status_code=status.HTTP_200_OK,
     response_class=Response,
-    responses={200: {"description": "The session ended."}, **_errors(404)},
+    responses={200: {"description": "The session ended."}, **_errors(404, 503)},
 )
 async def whip_delete(key: str, resource_id: str, request: Request) -> Response:
     """End a WHIP session: the live stream closes as ``ended``."""
