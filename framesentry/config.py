@@ -165,6 +165,16 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `framesentry serve` listens on.")
     port: int = Field(8000, ge=0, le=65535)
 
+    # --- operations (metrics, logs) -------------------------------------------------------------------
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at GET /metrics (no API key).")
+    worker_metrics_port: int = Field(
+        9808, ge=0, le=65535, description="`framesentry worker` serves its own /metrics here (the sum over its "
+        "pool processes, Prometheus multiprocess mode), bound to FRAMESENTRY_HOST; 0 = off."
+    )
+    log_format: Literal["plain", "json"] = Field(
+        "plain", description="'json': one JSON object per line with request/analysis/stream ids (for collectors)."
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _no_unknown_variables(cls, data: object) -> object:

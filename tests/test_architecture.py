@@ -14,15 +14,16 @@ PACKAGE = Path(__file__).resolve().parent.parent / "framesentry"
 
 # room -> rooms it may import (besides itself and the shared leaves ``config``, ``errors``, ``digest``)
 ALLOWED: dict[str, set[str]] = {
-    "media": set(),
-    "engines": {"media"},
-    "inference": {"engines", "media"},
+    "obs": set(),
+    "media": {"obs"},
+    "engines": {"media", "obs"},
+    "inference": {"engines", "media", "obs"},
     "store": set(),
-    "stream": {"inference", "engines", "media", "store"},
-    "jobs": {"inference", "engines", "media", "store"},
-    "lab": {"inference", "engines", "media", "stream"},
-    "api": {"jobs", "stream", "inference", "engines", "media", "store"},
-    "cli": {"api", "jobs", "stream", "inference", "engines", "media", "store", "lab"},
+    "stream": {"inference", "engines", "media", "store", "obs"},
+    "jobs": {"inference", "engines", "media", "store", "obs"},
+    "lab": {"inference", "engines", "media", "stream", "obs"},
+    "api": {"jobs", "stream", "inference", "engines", "media", "store", "obs"},
+    "cli": {"api", "jobs", "stream", "inference", "engines", "media", "store", "lab", "obs"},
 }
 LEAVES = {"config", "errors", "digest", "__init__", "__main__"}
 

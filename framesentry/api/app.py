@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from framesentry.api import errors
+from framesentry.api import errors, metrics
 from framesentry.api.routers import analyses, health, keys, stream_scores, streams, system, whip
 from framesentry.api.services import Services
 from framesentry.config import Settings, get_settings
@@ -64,6 +64,7 @@ def create_app(
     app.state.services = services
     errors.install(app)
     _browser_policy(app, settings)
+    metrics.install(app, services)  # request timing + ids, GET /metrics (docs/SERVICE.md "Operations")
     v1 = APIRouter(prefix="/v1")
     v1.include_router(analyses.router)
     v1.include_router(health.router)

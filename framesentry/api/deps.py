@@ -36,6 +36,11 @@ ANONYMOUS_ROLE = "anonymous"
 """The caller when keys are off: every permission but ``keys:admin`` (and the full system report)."""
 
 
+DB_INT_MAX = 2**63 - 1
+"""Largest integer a database id or offset can be (SQLite INTEGER, PostgreSQL BIGINT): larger ones are refused
+with 422 instead of overflowing the driver (found by schemathesis)."""
+
+
 @dataclass(frozen=True)
 class Owner:
     id: int

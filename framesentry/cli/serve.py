@@ -18,17 +18,16 @@ def serve(
     directory. With FRAMESENTRY_BROKER_URL (and FRAMESENTRY_DATABASE_URL) it only serves the API; run
     `framesentry worker` next to it.
     """
-    import logging
-
     import uvicorn
 
     from framesentry.api.app import create_app
     from framesentry.api.server import uvicorn_config
     from framesentry.cli.service_settings import load_settings
+    from framesentry.obs import logs
     from framesentry.store.db import normalize_url
 
     settings = load_settings()
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_format, log_level)
     host = host or settings.host
     port = settings.port if port is None else port
     mode = "embedded (in-process worker, no external service)" if settings.embedded else "distributed (Redis broker)"
@@ -40,5 +39,6 @@ def serve(
     if settings.live_enabled:
         typer.echo(f"live: publish to rtmp://{settings.rtmp_host}:{settings.rtmp_port}/{settings.rtmp_app}/<key> or "
                    f"WHIP http://{host}:{port}/v1/whip/<key> (keys: POST /v1/streams)", err=True)
-    config = uvicorn_config(create_app(settings), host=host, port=port, log_level=log_level.lower(), access_log=False)
+    config = uvicorn_config(create_app(settings), host=host, port=port, log_level=log_level.lower(), access_log=False,
+                            log_config=None)  # uvicorn's records go to our handler (plain or JSON)
     uvicorn.Server(config).run()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -25,6 +25,7 @@ def worker(
     from framesentry.jobs.app import create_celery
     from framesentry.jobs.recovery import requeue
     from framesentry.jobs.tasks import context_of
+    from framesentry.obs import exposition
     from framesentry.store.migrate import upgrade
 
     settings = load_settings()
@@ -35,9 +36,16 @@ def worker(
         )
     if pool not in ("prefork", "solo", "threads"):
         raise typer.BadParameter("pool must be prefork, solo or threads", param_hint="--pool")
+    if settings.worker_metrics_port:
+        # Before anything imports prometheus_client: the pool children inherit the directory and write there.
+        exposition.use_multiprocess_dir(settings.work_dir / "metrics")
+    _own_logging(settings.log_format, log_level)
     app = create_celery(settings)
     upgrade(context_of(app).db.engine)
     requeue(app, stale_only=True)  # jobs of a worker that died: back now, not after the visibility timeout
+    if settings.worker_metrics_port:
+        port = exposition.serve_worker_metrics(settings.host, settings.worker_metrics_port)
+        typer.echo(f"worker metrics on http://{settings.host}:{port}/metrics", err=True)
     app.set_current()
     app.set_default()
     app.worker_main([
@@ -50,3 +58,21 @@ def worker(
         "--without-gossip",
         "--without-mingle",
     ])
+
+
+def _own_logging(fmt: Literal["plain", "json"], level: str) -> None:
+    """Celery leaves logging alone when ``setup_logging`` has a receiver: ours, plain or JSON for every
+    process; a pool child that exits has its live gauges dropped from the worker's metrics."""
+    from celery.signals import setup_logging, worker_process_shutdown
+
+    from framesentry.obs import exposition, logs
+
+    def configure(**_: Any) -> None:
+        logs.configure(fmt, level)
+
+    def child_exited(pid: int | None = None, **_: Any) -> None:
+        exposition.forget_process(pid or os.getpid())
+
+    setup_logging.connect(configure, weak=False)
+    worker_process_shutdown.connect(child_exited, weak=False)
+    logs.configure(fmt, level)

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from framesentry.engines.spec import ModelSpec
 from framesentry.errors import ModelError
+from framesentry.obs.metrics import timed_batch
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,16 @@ class Backend(ABC):
         for n in batch_sizes:
             self.run(np.zeros((min(n, self.max_batch), *self.spec.identity.item_shape), dtype=np.float32))
 
+    def timed_run(self, batch: Any) -> NDArray[np.float32]:
+        """``run``, its wall time observed as one model batch in the metrics (labelled by model name)."""
+        with timed_batch(self.spec.name, int(batch.shape[0])):
+            return self.run(batch)
+
     def run_chunked(self, batch: Any, chunk: int | None = None) -> NDArray[np.float32]:
         """``run`` over a batch of any size, ``min(chunk, max_batch)`` items at a time."""
         step = max(1, min(chunk or self.max_batch, self.max_batch))
         n = int(batch.shape[0])
         if n == 0:
             return np.zeros((0,), dtype=np.float32)
-        parts = [self.run(batch[i : i + step]) for i in range(0, n, step)]
+        parts = [self.timed_run(batch[i : i + step]) for i in range(0, n, step)]
         return np.concatenate(parts, axis=0)

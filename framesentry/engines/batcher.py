@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar, get_args
 
 from framesentry.errors import BackpressureError, BatcherStoppedError, EngineStuckError, ModelError
+from framesentry.obs.metrics import observe_batch
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -227,6 +228,7 @@ class DynamicBatcher(Generic[T, R]):
         except Exception as exc:  # the batch's callers get the error; the worker keeps serving
             error = exc
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
+        observe_batch(self.name, len(batch), elapsed_ms / 1000.0)
         with self._cond:
             if generation != self._generation:
                 return  # the watchdog already failed this batch and replaced this worker

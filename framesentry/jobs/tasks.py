@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -13,6 +14,8 @@ from framesentry.errors import JobTimeLimitError, TransientError
 from framesentry.jobs import webhooks
 from framesentry.jobs.context import JobContext
 from framesentry.jobs.runner import TRANSIENT, mark_failed, retry_delay_s, run_analysis
+from framesentry.obs import logs
+from framesentry.obs.metrics import metrics, record_gpu_memory
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,11 @@ def register_tasks(app: Celery) -> None:
     def analyze(self: Task, analysis_id: str, transient_retries: int = 0) -> str:
         """Analyse one uploaded file; the database row says how it went."""
         ctx = context_of(self.app)
+        with logs.bound(analysis_id=analysis_id):
+            return _analyze(self, ctx, analysis_id, transient_retries)
+
+    def _analyze(self: Task, ctx: JobContext, analysis_id: str, transient_retries: int) -> str:
+        t0 = time.perf_counter()
         try:
             outcome = run_analysis(ctx, uuid.UUID(analysis_id), retries_done=transient_retries)
         except TRANSIENT as exc:  # the database or broker failed before the job could even be claimed
@@ -71,6 +79,8 @@ def register_tasks(app: Celery) -> None:
             log.warning("analysis %s: %s before start; retrying", analysis_id, exc)
             raise self.retry(args=[analysis_id], kwargs={"transient_retries": transient_retries + 1},
                              countdown=retry_delay_s(settings.job_retry_backoff_s, transient_retries)) from exc
+        metrics().job_seconds.labels(outcome.kind).observe(time.perf_counter() - t0)
+        record_gpu_memory()
         log.info("analysis %s: %s", analysis_id, outcome.kind)
         if outcome.notify:
             app.send_task(DELIVER_WEBHOOK, args=[analysis_id, str(uuid.uuid4())], queue=settings.queue_name)
@@ -86,7 +96,8 @@ def register_tasks(app: Celery) -> None:
         """POST the signed event; retried with backoff until it is accepted or attempts run out."""
         ctx = context_of(self.app)
         try:
-            outcome = webhooks.deliver(ctx, uuid.UUID(analysis_id), uuid.UUID(delivery_id))
+            with logs.bound(analysis_id=analysis_id):
+                outcome = webhooks.deliver(ctx, uuid.UUID(analysis_id), uuid.UUID(delivery_id))
         except TRANSIENT as exc:  # our own database hiccuped: try again later, within the attempt budget
             if self.request.retries >= 2 * settings.webhook_max_attempts:
                 raise

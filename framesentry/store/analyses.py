@@ -337,3 +337,9 @@ def audio_segments_of(session: Session, analysis_id: uuid.UUID) -> list[AudioSeg
             select(AudioSegment).where(AudioSegment.analysis_id == analysis_id).order_by(AudioSegment.start_s)
         )
     )
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """How many analyses are in each status (the queue depth is ``queued``; read by ``/metrics``)."""
+    rows = session.execute(select(Analysis.status, func.count()).group_by(Analysis.status))
+    return {str(status): int(n) for status, n in rows}

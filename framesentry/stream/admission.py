@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 from framesentry.errors import FrameSentryError
+from framesentry.obs.metrics import metrics
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -37,6 +38,10 @@ class Admission(Generic[T, R]):
         self.dropped = 0
         self.closed = False
 
+    def _drop(self) -> None:
+        self.dropped += 1
+        metrics().dropped_windows.inc()
+
     @property
     def inflight(self) -> int:
         return self._inflight
@@ -48,7 +53,7 @@ class Admission(Generic[T, R]):
             self.accepted += 1
             if self._inflight >= self.max_inflight:
                 if self._held is not None:
-                    self.dropped += 1
+                    self._drop()
                 self._held = item
                 return
             self._inflight += 1
@@ -59,7 +64,7 @@ class Admission(Generic[T, R]):
         with self._lock:
             self.closed = True
             if self._held is not None:
-                self.dropped += 1
+                self._drop()
                 self._held = None
 
     def _send(self, item: T) -> None:
@@ -67,7 +72,7 @@ class Admission(Generic[T, R]):
             future = self._submit(item)
         except FrameSentryError:  # the batcher is full (back-pressure) or stopped: this item is shed
             with self._lock:
-                self.dropped += 1
+                self._drop()
             self._finished()
             return
         future.add_done_callback(lambda fut: self._done(item, fut))

@@ -18,6 +18,7 @@ from typing import Any
 
 from framesentry.config import Settings
 from framesentry.errors import AuthError, FrameSentryError, RtmpProtocolError
+from framesentry.obs import logs
 from framesentry.stream import rtmp_amf as amf
 from framesentry.stream import rtmp_chunks as wire
 from framesentry.stream.rtmp_flv import FlvDecoder
@@ -231,6 +232,7 @@ class RtmpConnection:
             await self._status(stream_id, "error", "NetStream.Publish.BadName", "stream key already publishing")
             raise _Refused("stream key already publishing")
         self._sink, self.stats = sink, PublisherStats(key=key, peer=self.peer)
+        logs.bind(stream_id=getattr(sink, "id", None))  # this connection's task only: its later log lines
         self._publishers[key] = self
         self._writer.write(wire.stream_begin(stream_id))
         await self._status(stream_id, "status", "NetStream.Publish.Start", f"{key} is now published")

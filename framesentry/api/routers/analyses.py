@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from framesentry.api.deps import AnalysesReader, AnalysesWriter, Owner, ServicesDep, SessionDep
+from framesentry.api.deps import DB_INT_MAX, AnalysesReader, AnalysesWriter, Owner, ServicesDep, SessionDep
 from framesentry.api.errors import error_responses
 from framesentry.api.schemas import (
     AnalysisDetail,
@@ -148,7 +148,7 @@ def list_analyses(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> AnalysisPage:
     """The caller's analyses, newest first, with filters and limit/offset pagination."""
     page = repo.list_page(

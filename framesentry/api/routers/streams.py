@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from framesentry.api.deps import Owner, ServicesDep, SessionDep, StreamsPublisher, StreamsReader
+from framesentry.api.deps import DB_INT_MAX, Owner, ServicesDep, SessionDep, StreamsPublisher, StreamsReader
 from framesentry.api.errors import error_responses
 from framesentry.api.stream_schemas import (
     IngestUrls,
@@ -75,8 +75,10 @@ def list_keys(session: SessionDep, owner: StreamsPublisher,
 
 
 @router.delete("/stream-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
-               summary="Revoke a stream key (ends its live session)", responses=error_responses(401, 403, 429, 404))
-def revoke_key(key_id: int, session: SessionDep, owner: StreamsPublisher, services: ServicesDep) -> Response:
+               summary="Revoke a stream key (ends its live session)",
+               responses=error_responses(401, 403, 429, 404, 422))
+def revoke_key(key_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)], session: SessionDep, owner: StreamsPublisher,
+               services: ServicesDep) -> Response:
     if not repo.revoke_stream_key(session, key_id, owner_id=owner.id):
         raise NotFoundError(f"No stream key with id {key_id}.", key_id=key_id)
     live = repo.live_stream_for_key(session, key_id)
@@ -92,9 +94,9 @@ def list_streams(
     session: SessionDep,
     owner: StreamsReader,
     state: Annotated[str | None, Query(pattern="^(live|ended|failed)$")] = None,
-    key_id: int | None = None,
+    key_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> StreamPage:
     page = repo.list_streams(session, owner_id=owner.id, state=state, key_id=key_id, limit=limit, offset=offset)
     return StreamPage(items=[to_stream_info(r) for r in page.items], total=page.total, limit=limit, offset=offset)

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from framesentry.api.deps import StreamsPublisher
 from framesentry.api.errors import error_responses
-from framesentry.errors import MediaLimitError, UnsupportedMediaTypeError
+from framesentry.errors import MediaLimitError, ServiceUnavailableError, UnsupportedMediaTypeError
 from framesentry.stream.whip import WhipHub
 from framesentry.stream.whip_sdp import MAX_OFFER_BYTES
 
@@ -69,7 +69,10 @@ async def _read_offer(request: Request) -> str:
 
 
 def _hub(request: Request) -> WhipHub:
-    hub: WhipHub = request.app.state.whip
+    """The WHIP side of the live hub; 503 when live ingest is off (FRAMESENTRY_LIVE_ENABLED=false) or stopped."""
+    hub: WhipHub | None = getattr(request.app.state, "whip", None)
+    if hub is None:
+        raise ServiceUnavailableError("Live ingest is not running on this server.", reason="live_disabled")
     return hub
 
 
@@ -133,7 +136,7 @@ async def whip_publish(key: str, request: Request, _caller: StreamsPublisher) ->
     summary="Stop publishing",
     status_code=status.HTTP_200_OK,
     response_class=Response,
-    responses={200: {"description": "The session ended."}, **_errors(401, 403, 404)},
+    responses={200: {"description": "The session ended."}, **_errors(401, 403, 404, 503)},
 )
 async def whip_delete(key: str, resource_id: str, request: Request, _caller: StreamsPublisher) -> Response:
     """End a WHIP session: the live stream closes as ``ended``."""

@@ -180,7 +180,7 @@ class VisualDetector:
             return batched_logits(self.module, crops, self.input_size, self.batch_size)
         step = max(1, min(self.batch_size, self.engine.max_batch))
         out = [
-            self.engine.run(preprocess(crops[i : i + step], self.input_size)).reshape(-1).astype(np.float64)
+            self.engine.timed_run(preprocess(crops[i : i + step], self.input_size)).reshape(-1).astype(np.float64)
             for i in range(0, len(crops), step)
         ]
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float64)
