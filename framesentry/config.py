@@ -99,9 +99,9 @@ class Settings(BaseSettings):
     )
     live_batch_max: int = Field(32, ge=1, le=1024, description="Largest cross-stream batch sent to a model.")
     live_batch_wait_ms: float = Field(5.0, ge=0, le=1000, description="How long a batch waits to fill up.")
-    bulk_batch_when_live: int = Field(
-        1, ge=1, le=1024, description="Largest batch of upload work a model runs while live streams are scored "
-        "(live work always goes first; a live window waits behind at most one such batch)."
+    bulk_nice: int = Field(
+        10, ge=0, le=19, description="How much lower the OS scheduling priority of upload work (the batchers' "
+        "bulk lane and an embedded job's decoding) is than live work's, so live streams win the cores."
     )
     live_smoothing_alpha: float = Field(0.4, gt=0, le=1, description="EMA weight of the newest fused score.")
     live_verdict_dwell: int = Field(3, ge=1, le=100, description="Updates on the other side before a change.")

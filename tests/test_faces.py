@@ -82,6 +82,20 @@ def test_batch_matches_single_and_mixed_sizes(detector: FaceDetector, faces: lis
     assert 0.9 < b_big.size / (2 * b_small.size) < 1.1
 
 
+def test_concurrent_detection_equals_serial(detector: FaceDetector, faces: list[np.ndarray]) -> None:
+    """The batcher's live and bulk lanes call the detector from two threads at once (it takes no lock around
+    detection): four threads detecting at the same time get exactly the serial answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [compose_frame(SIZE, [(faces[i % 3], (100 + 150 * i, 150, 200))], bg=background(SIZE, i))
+              for i in range(4)]
+    serial = [detector.detect_batch([f], min_size_px=40 + 10 * i) for i, f in enumerate(frames)]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(2):
+            parallel = list(pool.map(lambda i: detector.detect_batch([frames[i]], min_size_px=40 + 10 * i), range(4)))
+            assert parallel == serial
+
+
 def test_small_faces_and_bad_frames_are_refused(settings: Settings, faces: list[np.ndarray]) -> None:
     """Faces under face_min_size_px are dropped; max_faces_per_frame caps the list; a non-RGB frame is a
     MediaError rather than a crash inside torch."""

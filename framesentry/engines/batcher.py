@@ -2,21 +2,21 @@
 
 A batch closes when ``max_batch`` items wait or the oldest has waited ``max_wait_ms`` (DeepStream's stream
 muxer: a batch size and a timeout). Items arrive in one of two lanes: ``live`` (latency matters) and ``bulk``
-(uploads: throughput matters). A batch holds one lane only; the live lane always goes first, and while live
-items have arrived within ``live_quiet_s`` a bulk batch holds at most ``bulk_batch_when_live`` items, so a
-live window never waits behind more than one small bulk call (a one-hour upload cannot delay a live score).
+(uploads: throughput matters). Each lane has its own queue and its own worker thread, so a live window never
+waits behind an upload's batch; the bulk worker runs at a lower OS scheduling priority (``bulk_nice``), so
+when both compete for the cores the live work wins and an upload only takes what live work leaves idle.
 
-Each lane's queue is bounded: past ``max_pending`` waiting items ``submit``
-raises ``BackpressureError`` at once, so a caller that cannot keep up sheds load instead of building lag
-(Frigate's two-frame queue). A watchdog fails a batch whose call runs past ``stuck_after_s``, abandons the
-stuck worker thread, starts a new one and, given ``restart``, rebuilds ``fn`` first. An exception in ``fn``
-fails only the futures of that batch.
+Each lane's queue is bounded: past ``max_pending`` waiting items ``submit`` raises ``BackpressureError`` at
+once, so a caller that cannot keep up sheds load instead of building lag (Frigate's two-frame queue). A
+watchdog fails a batch whose call runs past ``stuck_after_s``, abandons the stuck worker thread, starts a new
+one and, given ``restart``, rebuilds ``fn`` first. An exception in ``fn`` fails only the futures of that batch.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -35,6 +35,20 @@ LANES: tuple[Lane, ...] = get_args(Lane)
 log = logging.getLogger(__name__)
 
 
+def lower_thread_priority(nice: int) -> bool:
+    """Raise the calling thread's nice value by ``nice`` (Linux schedules threads one by one); threads it
+    starts afterwards (e.g. a runtime's worker pool) inherit it. Best effort: False where unsupported."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + nice))
+    except OSError:
+        return False
+    return True
+
+
 @dataclass
 class _Pending(Generic[T, R]):
     item: T
@@ -44,7 +58,7 @@ class _Pending(Generic[T, R]):
 
 @dataclass
 class _Call(Generic[T, R]):
-    """The batch a worker is running now: the watchdog's view of it."""
+    """The batch a lane's worker is running now: the watchdog's view of it."""
 
     generation: int
     started: float
@@ -52,7 +66,10 @@ class _Call(Generic[T, R]):
 
 
 class DynamicBatcher(Generic[T, R]):
-    """Collects ``submit``-ted items into batches for ``fn`` (list in, one result per item out, same order)."""
+    """Collects ``submit``-ted items into batches for ``fn`` (list in, one result per item out, same order).
+
+    ``fn`` may run for both lanes at once, from two threads: it must be safe to call concurrently (the scoring
+    core is: its models keep no state between calls)."""
 
     def __init__(
         self,
@@ -64,11 +81,10 @@ class DynamicBatcher(Generic[T, R]):
         max_pending: int,
         stuck_after_s: float | None = None,
         restart: Callable[[], Callable[[list[T]], Sequence[R]]] | None = None,
-        bulk_batch_when_live: int = 1,
-        live_quiet_s: float = 2.0,
+        bulk_nice: int = 10,
     ) -> None:
-        if max_batch < 1 or max_pending < 1 or max_wait_ms < 0 or bulk_batch_when_live < 1:
-            raise ValueError("max_batch, max_pending and bulk_batch_when_live must be >= 1 and max_wait_ms >= 0")
+        if max_batch < 1 or max_pending < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch and max_pending must be >= 1 and max_wait_ms >= 0")
         if stuck_after_s is not None and stuck_after_s <= 0:
             raise ValueError("stuck_after_s must be positive")
         self.name = name
@@ -76,16 +92,14 @@ class DynamicBatcher(Generic[T, R]):
         self.max_wait_s = max_wait_ms / 1000.0
         self.max_pending = max_pending
         self.stuck_after_s = stuck_after_s
-        self.bulk_batch_when_live = min(bulk_batch_when_live, max_batch)
-        self.live_quiet_s = live_quiet_s
+        self.bulk_nice = bulk_nice
         self._fn = fn
         self._restart = restart
         self._queues: dict[Lane, deque[_Pending[T, R]]] = {lane: deque() for lane in LANES}
-        self._last_live = float("-inf")
         self._cond = threading.Condition()
         self._running = False
-        self._generation = 0
-        self._call: _Call[T, R] | None = None
+        self._generation: dict[Lane, int] = dict.fromkeys(LANES, 0)
+        self._calls: dict[Lane, _Call[T, R] | None] = dict.fromkeys(LANES)
         self._needs_rebuild = False
         self._watchdog: threading.Thread | None = None
         self._stats = {"batches": 0, "items": 0, "max_batch_seen": 0, "rejected": 0, "restarts": 0,
@@ -95,12 +109,13 @@ class DynamicBatcher(Generic[T, R]):
 
     # --- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the worker (and the watchdog when ``stuck_after_s`` is set); daemon threads."""
+        """Start one worker per lane (and the watchdog when ``stuck_after_s`` is set); daemon threads."""
         with self._cond:
             if self._running:
                 return
             self._running = True
-            self._spawn_worker()
+            for lane in LANES:
+                self._spawn_worker(lane)
             if self.stuck_after_s is not None:
                 self._watchdog = threading.Thread(target=self._watch, name=f"{self.name}-watchdog", daemon=True)
                 self._watchdog.start()
@@ -109,13 +124,14 @@ class DynamicBatcher(Generic[T, R]):
         """Stop the threads; every item not yet finished fails with ``BatcherStoppedError``."""
         with self._cond:
             self._running = False
-            self._generation += 1  # a worker mid-call will find itself retired
             pending = [p for q in self._queues.values() for p in q]
-            for q in self._queues.values():
-                q.clear()
-            if self._call is not None:
-                pending.extend(self._call.batch)
-                self._call = None
+            for lane in LANES:
+                self._generation[lane] += 1  # a worker mid-call will find itself retired
+                self._queues[lane].clear()
+                call = self._calls[lane]
+                if call is not None:
+                    pending.extend(call.batch)
+                    self._calls[lane] = None
             self._cond.notify_all()
         error = BatcherStoppedError(f"batcher {self.name} stopped before this item ran")
         for p in pending:
@@ -138,10 +154,7 @@ class DynamicBatcher(Generic[T, R]):
                     f"{self.name} is overloaded: {len(queue)} {lane} items already wait", batcher=self.name,
                     pending=len(queue), lane=lane,
                 )
-            now = time.monotonic()
-            if lane == "live":
-                self._last_live = now
-            queue.append(_Pending(item, future, now))
+            queue.append(_Pending(item, future, time.monotonic()))
             self._cond.notify_all()
         return future
 
@@ -155,69 +168,66 @@ class DynamicBatcher(Generic[T, R]):
             out["last_batch_ms"] = self._last_batch_ms
             return out
 
-    # --- worker --------------------------------------------------------------------------------------------
-    def _spawn_worker(self) -> None:
-        """(Re)start the worker for the current generation; call with the lock held."""
-        thread = threading.Thread(target=self._work, args=(self._generation,), name=f"{self.name}-worker",
-                                  daemon=True)
+    # --- workers -------------------------------------------------------------------------------------------
+    def _spawn_worker(self, lane: Lane) -> None:
+        """(Re)start a lane's worker for its current generation; call with the lock held."""
+        thread = threading.Thread(target=self._work, args=(lane, self._generation[lane]),
+                                  name=f"{self.name}-{lane}-worker", daemon=True)
         thread.start()
 
-    def _next_batch(self, generation: int) -> list[_Pending[T, R]] | None:
-        """Wait until a batch is due; ``None`` when this worker is retired or the batcher stopped."""
+    def _next_batch(self, lane: Lane, generation: int) -> list[_Pending[T, R]] | None:
+        """Wait until a batch of this lane is due; ``None`` when this worker is retired or the batcher stopped."""
+        queue = self._queues[lane]
         with self._cond:
             while True:
-                if not self._running or generation != self._generation:
+                if not self._running or generation != self._generation[lane]:
                     return None
-                now = time.monotonic()
-                lane: Lane = "live" if self._queues["live"] else "bulk"
-                queue = self._queues[lane]
                 if queue:
-                    size = self.max_batch
-                    if lane == "bulk" and now - self._last_live < self.live_quiet_s:
-                        size = self.bulk_batch_when_live
                     due = queue[0].enqueued + self.max_wait_s
-                    if len(queue) >= size or now >= due:
+                    now = time.monotonic()
+                    if len(queue) >= self.max_batch or now >= due:
                         break
                     self._cond.wait(timeout=due - now)
                 else:
                     self._cond.wait()
             batch: list[_Pending[T, R]] = []
-            while queue and len(batch) < size:
+            while queue and len(batch) < self.max_batch:
                 p = queue.popleft()
                 if p.future.set_running_or_notify_cancel():  # skip items their caller cancelled
                     batch.append(p)
             self._stats[f"items_{lane}"] += len(batch)
             self._stats["batches_bulk"] += lane == "bulk"
-            self._call = _Call(generation, time.monotonic(), batch)
+            self._calls[lane] = _Call(generation, time.monotonic(), batch)
             return batch
 
-    def _work(self, generation: int) -> None:
-        if not self._rebuild_if_needed(generation):
-            return
-        while (batch := self._next_batch(generation)) is not None:
+    def _work(self, lane: Lane, generation: int) -> None:
+        if lane == "bulk":
+            lower_thread_priority(self.bulk_nice)
+        self._rebuild_if_needed(generation, lane)
+        while (batch := self._next_batch(lane, generation)) is not None:
             if batch:
-                self._run(generation, batch)
+                self._run(lane, generation, batch)
 
-    def _rebuild_if_needed(self, generation: int) -> bool:
+    def _rebuild_if_needed(self, generation: int, lane: Lane) -> None:
         """A replacement worker rebuilds ``fn`` from ``restart`` before serving; keeps the old one if that fails."""
         with self._cond:
             rebuild = self._needs_rebuild and self._restart is not None
             self._needs_rebuild = False
-        if rebuild:
-            assert self._restart is not None
-            try:
-                fn = self._restart()
-            except Exception:
-                log.exception("batcher %s: restart() failed; keeping the previous function", self.name)
-                with self._cond:
-                    self._stats["restart_failures"] += 1
-                return True
+        if not rebuild:
+            return
+        assert self._restart is not None
+        try:
+            fn = self._restart()
+        except Exception:
+            log.exception("batcher %s: restart() failed; keeping the previous function", self.name)
             with self._cond:
-                if generation == self._generation:
-                    self._fn = fn
-        return True
+                self._stats["restart_failures"] += 1
+            return
+        with self._cond:
+            if generation == self._generation[lane]:
+                self._fn = fn
 
-    def _run(self, generation: int, batch: list[_Pending[T, R]]) -> None:
+    def _run(self, lane: Lane, generation: int, batch: list[_Pending[T, R]]) -> None:
         fn = self._fn
         t0 = time.perf_counter()
         try:
@@ -230,9 +240,9 @@ class DynamicBatcher(Generic[T, R]):
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
         observe_batch(self.name, len(batch), elapsed_ms / 1000.0)
         with self._cond:
-            if generation != self._generation:
+            if generation != self._generation[lane]:
                 return  # the watchdog already failed this batch and replaced this worker
-            self._call = None
+            self._calls[lane] = None
             self._last_batch_ms = elapsed_ms
             self._stats["batches"] += 1
             self._stats["items"] += len(batch)
@@ -250,19 +260,21 @@ class DynamicBatcher(Generic[T, R]):
         assert self.stuck_after_s is not None
         interval = min(0.05, self.stuck_after_s / 4)
         while True:
+            stuck: list[_Call[T, R]] = []
             with self._cond:
                 if not self._running:
                     return
-                call = self._call
-                stuck = call is not None and time.monotonic() - call.started > self.stuck_after_s
-                if stuck and call is not None:
-                    self._generation += 1
-                    self._call = None
-                    self._stats["restarts"] += 1
-                    self._stats["failed_batches"] += 1
-                    self._needs_rebuild = True
-                    self._spawn_worker()
-            if stuck and call is not None:
+                for lane in LANES:
+                    call = self._calls[lane]
+                    if call is not None and time.monotonic() - call.started > self.stuck_after_s:
+                        stuck.append(call)
+                        self._generation[lane] += 1
+                        self._calls[lane] = None
+                        self._stats["restarts"] += 1
+                        self._stats["failed_batches"] += 1
+                        self._needs_rebuild = True
+                        self._spawn_worker(lane)
+            for call in stuck:
                 log.error("batcher %s: a call ran past %.3g s; failed its %d items, replaced the worker",
                           self.name, self.stuck_after_s, len(call.batch))
                 error = EngineStuckError(

@@ -1,8 +1,9 @@
 """One process-wide queue in front of each model: uploads and live streams share the scoring core's batches.
 
 ``BatchedScorer`` owns a ``DynamicBatcher`` for frames and one for audio windows, both running the
-``ScoringCore``. Live windows go in the ``live`` lane and uploads in the ``bulk`` lane: live work always goes
-first and a bulk batch is kept small while live work is about, so a long upload cannot delay a live score
+``ScoringCore``. Live windows go in the ``live`` lane and uploads in the ``bulk`` lane: each lane has its own
+worker, the bulk one at a lower OS priority, so a long upload neither queues ahead of a live window nor takes
+the cores from it
 (``benchmarks/live_streams.py --with-upload`` measures it). Submitting never blocks; a full lane raises
 ``BackpressureError`` (the live path drops its oldest window, an upload waits for its own results first).
 """
@@ -49,7 +50,7 @@ class BatchedScorer:
             "max_wait_ms": s.live_batch_wait_ms,
             "max_pending": s.live_batch_max * 4,
             "stuck_after_s": 30.0,
-            "bulk_batch_when_live": s.bulk_batch_when_live,
+            "bulk_nice": s.bulk_nice,
         }
         with self._lock:
             if self._frames is not None:

@@ -34,8 +34,10 @@ class PipelineAnalyzer:
         self.settings = settings
         self._scorer = scorer
         self._lock = threading.Lock()
+        self._lowered: set[int] = set()
 
     def __call__(self, path: Path, progress: ProgressCallback) -> AnalysisResult:
+        from framesentry.engines.batcher import lower_thread_priority
         from framesentry.inference.batching import BatchedScorer
         from framesentry.inference.detectors import Detectors
         from framesentry.inference.pipeline import analyze_file
@@ -44,6 +46,11 @@ class PipelineAnalyzer:
             if self._scorer is None:
                 self._scorer = BatchedScorer(Detectors(self.settings))
             self._scorer.start()  # no-op when running; threads start here, after a prefork
+        # Upload work yields the cores to live streams (this thread decodes the file; the models run in the
+        # scorer's bulk lane, which is lowered too). A thread lowered once stays lowered: it only runs jobs.
+        if threading.get_ident() not in self._lowered:
+            lower_thread_priority(self.settings.bulk_nice)
+            self._lowered.add(threading.get_ident())
         return analyze_file(path, self.settings, progress=progress, scorer=self._scorer)
 
 

@@ -106,7 +106,9 @@ def _check_frame(frame: np.ndarray) -> None:
 class FaceDetector:
     """MTCNN wrapper: downscale, detect (batched for same-size frames), filter, map back, sort largest first.
 
-    The nets are loaded on the first call. Calls are serialised with a lock because torch modules are shared.
+    The nets are loaded once, under a lock, on the first call. Detection itself takes no lock: the nets only
+    read their weights under ``torch.inference_mode``, so the live and bulk lanes of the batcher run it at the
+    same time (a lock here would make a live window wait for an upload's frame, at the upload's low priority).
     """
 
     def __init__(
@@ -126,7 +128,9 @@ class FaceDetector:
 
     def _nets(self) -> Any:
         if self._model is None:
-            self._model = _load_mtcnn(self.device)
+            with self._lock:
+                if self._model is None:
+                    self._model = _load_mtcnn(self.device)
         return self._model
 
     def scale_for(self, height: int, width: int) -> float:
@@ -174,19 +178,18 @@ class FaceDetector:
         small = [f if (dw, dh) == (width, height) else _resize(f, dw, dh) for f in frames]
         sx, sy = width / dw, height / dh  # exact per-axis inverse of the rounding above
         batch = np.ascontiguousarray(np.stack(small))
-        with self._lock:
-            nets = self._nets()
-            with torch.inference_mode():
-                raw_boxes, raw_points = detect_face(
-                    batch,
-                    self._min_face(scale, min_size_px),
-                    nets.pnet,
-                    nets.rnet,
-                    nets.onet,
-                    self.thresholds,
-                    self.factor,
-                    nets.device,
-                )
+        nets = self._nets()
+        with torch.inference_mode():
+            raw_boxes, raw_points = detect_face(
+                batch,
+                self._min_face(scale, min_size_px),
+                nets.pnet,
+                nets.rnet,
+                nets.onet,
+                self.thresholds,
+                self.factor,
+                nets.device,
+            )
         return [self._to_boxes(b, p, sx, sy, min_size_px) for b, p in zip(raw_boxes, raw_points, strict=True)]
 
     def _to_boxes(
