@@ -1,0 +1,92 @@
+// One stream: its series over time, live per-face scores, modality scores and verdict-change events.
+import { api, followScores } from "../api.js";
+import { Chart, legend } from "../chart.js";
+import { badge, errorBox, h, num, table, when } from "../ui.js";
+
+export const name = "stream";
+
+export function render(view, id) {
+  let stop = () => {};
+  let chart = null;
+  (async () => {
+    let info;
+    try {
+      info = await api(`/v1/streams/${id}`);
+    } catch (err) {
+      view.append(errorBox(err));
+      return;
+    }
+    const started = Date.parse(info.started_at);
+    const title = info.name || `stream ${id.slice(0, 8)}`;
+    const verdictEl = h("span", { id: "stream-verdict" }, badge(info.verdict, true));
+    const stateEl = h("span", {}, info.state);
+    const canvas = h("canvas", { class: "chart tall", dataset: { points: "0" } });
+    const faces = h("div", { id: "faces" }, h("p", { class: "muted" }, "No face scored yet."));
+    const modalities = h("dl", { class: "kv" });
+    const events = h("ul", { class: "events", id: "events" });
+    const stopButton = h("button", { class: "danger", type: "button", hidden: info.state !== "live",
+      onclick: async () => { await api(`/v1/streams/${id}`, { method: "DELETE" }); stopButton.disabled = true; } },
+    "Stop stream");
+    view.append(
+      h("div", { class: "row" }, h("h1", { class: "grow" }, title), verdictEl, stopButton),
+      h("div", { class: "panel" }, h("dl", { class: "kv" },
+        h("dt", {}, "State"), h("dd", {}, stateEl, info.end_reason ? ` (${info.end_reason})` : ""),
+        h("dt", {}, "Source"), h("dd", {}, info.source.toUpperCase()),
+        h("dt", {}, "Started"), h("dd", {}, when(info.started_at)),
+        h("dt", {}, "Ended"), h("dd", {}, when(info.ended_at)),
+        h("dt", {}, "Windows"), h("dd", {}, `${info.windows_scored} scored, ${info.windows_dropped} dropped`))),
+      h("div", { class: "panel" }, h("h2", {}, "Scores over time"), legend(), canvas),
+      h("div", { class: "grid2" },
+        h("div", { class: "panel" }, h("h2", {}, "Faces (latest)"), faces),
+        h("div", { class: "panel" }, h("h2", {}, "Now"), modalities)),
+      h("div", { class: "panel" }, h("h2", {}, "Verdict changes"), events),
+    );
+    chart = new Chart(canvas, { windowS: null });
+    const addEvent = (text) => events.append(h("li", {}, text));
+
+    try {
+      const series = await api(`/v1/streams/${id}/series?bucket=2`);
+      let last = null;
+      chart.set(series.buckets.map((b) => ({
+        t: (Date.parse(b.start) - started) / 1000, p_fake: b.avg_p_fake, visual: b.avg_visual_p, audio: b.avg_audio_p,
+      })));
+      for (const b of series.buckets) {
+        if (b.last_verdict && b.last_verdict !== last) {
+          addEvent(`${((Date.parse(b.start) - started) / 1000).toFixed(0)} s: ${last || "start"} → ${b.last_verdict}`);
+        }
+        last = b.last_verdict || last;
+      }
+    } catch (err) {
+      view.append(errorBox(err));
+    }
+    if (!events.children.length) addEvent("None yet.");
+
+    if (info.state === "live") {
+      stop = followScores(id, {
+        message(m) {
+          chart.push((Date.parse(m.server_time) - started) / 1000,
+            { p_fake: m.p_fake, visual: m.visual.p_fake, audio: m.audio.p_fake });
+          verdictEl.replaceChildren(badge(m.verdict, true));
+          faces.replaceChildren(table(
+            [{ title: "Face", cell: (f) => `#${f.track_id}` }, { title: "p_fake", cell: (f) => num(f.p_fake) },
+              { title: "Box", cls: "hide-narrow", cell: (f) => (f.box ? f.box.map(Math.round).join(", ") : "–") }],
+            m.faces, "No face in view."));
+          modalities.replaceChildren(
+            h("dt", {}, "Stream time"), h("dd", {}, `${m.stream_t_s.toFixed(1)} s`),
+            h("dt", {}, "p_fake"), h("dd", {}, num(m.p_fake)),
+            h("dt", {}, "Visual"), h("dd", {}, num(m.visual.p_fake)),
+            h("dt", {}, "Audio"), h("dd", {}, num(m.audio.p_fake)),
+            h("dt", {}, "Latency"), h("dd", {}, `${Math.round(m.latency_ms)} ms`),
+            h("dt", {}, "Dropped"), h("dd", {}, `visual ${m.dropped.visual || 0}, audio ${m.dropped.audio || 0}`));
+          for (const e of m.events) {
+            if (e.type !== "verdict_changed") continue;
+            if (events.firstChild && events.firstChild.textContent === "None yet.") events.replaceChildren();
+            addEvent(`${Number(e.stream_t_s ?? m.stream_t_s).toFixed(1)} s: ${e.from} → ${e.to}`);
+          }
+        },
+        end(m) { stateEl.textContent = `ended (${m.reason})`; stopButton.hidden = true; },
+      });
+    }
+  })();
+  return () => { stop(); if (chart) chart.destroy(); };
+}
