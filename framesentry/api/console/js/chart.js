@@ -59,8 +59,9 @@ export class Chart {
     const hgt = height - pad.top - pad.bottom;
     const last = this.data.length ? this.data[this.data.length - 1].t : 0;
     const first = this.data.length ? this.data[0].t : 0;
-    const t1 = Math.max(last, this.windowS ?? 1);
-    const t0 = this.windowS === null ? Math.min(first, 0) : t1 - this.windowS;
+    // Live: the newest `windowS` seconds, but never less than 20 s wide, so a young stream's line is visible.
+    const t0 = this.windowS === null ? Math.min(first, 0) : Math.max(first, last - this.windowS);
+    const t1 = Math.max(last, t0 + (this.windowS === null ? 1 : 20));
     const x = (t) => pad.left + ((t - t0) / Math.max(1e-6, t1 - t0)) * w;
     const y = (p) => pad.top + (1 - p) * hgt;
 

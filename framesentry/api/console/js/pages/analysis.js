@@ -53,7 +53,7 @@ function result(body) {
       h("dt", {}, "Confidence"), h("dd", {}, pct(body.confidence)),
       h("dt", {}, "Visual"), h("dd", {}, r ? `${num(r.visual.p_fake)} (${r.visual.status})` : "–"),
       h("dt", {}, "Audio"), h("dd", {}, r ? `${num(r.audio.p_fake)} (${r.audio.status})` : "–"),
-      h("dt", {}, "Media"), h("dd", {}, `${body.video.container || "?"}, ${secs(body.video.duration_s)}, ` +
+      h("dt", {}, "Media"), h("dd", {}, `${(body.video.container || "?").split(",")[0]}, ${secs(body.video.duration_s)}, ` +
         `${body.video.width ? `${body.video.width}×${body.video.height}, ` : ""}${bytes(body.video.size_bytes)}`),
       h("dt", {}, "Submitted"), h("dd", {}, when(body.created_at)),
       h("dt", {}, "Processing"), h("dd", {}, r ? secs(r.timing_s.total) : "–")));

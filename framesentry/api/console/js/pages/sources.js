@@ -18,7 +18,7 @@ export function render(view) {
   const nameInput = h("input", { id: "source-name", required: true, maxlength: 100, placeholder: "e.g. studio-2" });
   const created = h("div", { id: "created" });
   const list = h("div", { id: "keys" });
-  const showRevoked = h("input", { type: "checkbox", onchange: () => load() });
+  const showRevoked = h("input", { type: "checkbox", id: "show-revoked", onchange: () => load() });
   const problem = h("div");
 
   async function load() {

@@ -46,14 +46,12 @@ export function render(view, id) {
 
     try {
       const series = await api(`/v1/streams/${id}/series?bucket=2`);
+      // Buckets are aligned to the bucket width, so the first may start just before the stream did.
+      const at = (b) => Math.max(0, (Date.parse(b.start) - started) / 1000);
       let last = null;
-      chart.set(series.buckets.map((b) => ({
-        t: (Date.parse(b.start) - started) / 1000, p_fake: b.avg_p_fake, visual: b.avg_visual_p, audio: b.avg_audio_p,
-      })));
+      chart.set(series.buckets.map((b) => ({ t: at(b), p_fake: b.avg_p_fake, visual: b.avg_visual_p, audio: b.avg_audio_p })));
       for (const b of series.buckets) {
-        if (b.last_verdict && b.last_verdict !== last) {
-          addEvent(`${((Date.parse(b.start) - started) / 1000).toFixed(0)} s: ${last || "start"} → ${b.last_verdict}`);
-        }
+        if (last && b.last_verdict && b.last_verdict !== last) addEvent(`~${at(b).toFixed(0)} s: ${last} → ${b.last_verdict}`);
         last = b.last_verdict || last;
       }
     } catch (err) {
