@@ -23,6 +23,8 @@ from service_helpers import running_api, wait_for
 
 from framesentry.config import Settings
 
+API_KEY = "operator-key-1"
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(find_chromium() is None, reason="chromium is not installed (scripts/setup.sh installs it)"),
@@ -46,7 +48,8 @@ def fake_clip(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> P
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     from framesentry.api.app import create_app
 
-    settings = Settings(work_dir=tmp_path_factory.mktemp("console-work"), live_enabled=True, rtmp_port=0)
+    settings = Settings(work_dir=tmp_path_factory.mktemp("console-work"), live_enabled=True, rtmp_port=0,
+                        api_keys=f"operator:{API_KEY}")
     app = create_app(settings)
     with running_api(app) as base:
         yield base, app.state.services
@@ -58,10 +61,29 @@ def devices(fake_clip: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _open(url: str, devices: tuple[Path, Path], tmp_path: Path) -> Chromium:
+    """The console at ``url`` with the operator's API key entered in its key dialog (as a person would)."""
     browser = Chromium(url, video=devices[0], audio=devices[1], profile_dir=tmp_path / "profile")
     browser.start()
     browser.call("Emulation.setDeviceMetricsOverride", width=1366, height=900, deviceScaleFactor=1, mobile=False)
+    # Without a key the server answers 401 and the console asks for one.
+    browser.wait_for("!!document.querySelector('#key-dialog')?.open", bool, timeout_s=20)
+    browser.evaluate(f"document.querySelector('#key-input').value = '{API_KEY}';"
+                     "document.querySelector('#key-save').click()")
+    browser.wait_for("document.querySelector('#key-button').textContent", lambda t: "✓" in t)
     return browser
+
+
+def _client(base: str) -> httpx.Client:
+    return httpx.Client(base_url=base, timeout=30, headers={"X-API-Key": API_KEY})
+
+
+def _no_secret_in_urls(browser: Chromium, *secrets: str) -> None:
+    """Neither the API key nor a stream key went into any URL the page requested (access logs record URLs)."""
+    urls = browser.evaluate("performance.getEntriesByType('resource').map((e) => e.name)"
+                            ".concat(performance.getEntriesByType('navigation').map((e) => e.name))")
+    assert urls, "the page requested nothing?"
+    leaked = [u for u in urls for s in secrets if s in u]
+    assert not leaked, json.dumps(leaked)
 
 
 def _shots(browser: Chromium, tmp_path: Path, name: str) -> list[Path]:
@@ -84,7 +106,7 @@ def _fits_the_phone(browser: Chromium) -> None:
 def test_console_is_served_offline_with_its_modules_and_the_sdk(server: tuple[str, Any]) -> None:
     """`/` is the console (no CDN: every script and stylesheet is this server's), with a CSP that says so."""
     base, _ = server
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with _client(base) as client:
         page = client.get("/")
         assert page.status_code == 200 and "<title>FrameSentry console</title>" in page.text
         assert "default-src 'self'" in page.headers["content-security-policy"]
@@ -116,7 +138,7 @@ def test_upload_through_the_page_shows_the_verdict(
             " segments: document.querySelectorAll('#segments tbody tr').length,"
             " points: Number(document.querySelector('canvas.chart').dataset.points)}; })()",
             bool, timeout_s=240, every_s=1.0)
-        with httpx.Client(base_url=base, timeout=30) as client:
+        with _client(base) as client:
             job = client.get("/v1/analyses", params={"limit": 1}).json()["items"][0]
             assert job["video"]["filename"] == clip_faces_speech.name
             detail = client.get(f"/v1/analyses/{job['id']}").json()
@@ -139,6 +161,7 @@ def test_upload_through_the_page_shows_the_verdict(
         browser.wait_for("document.querySelector('#analyses p.muted')?.textContent",
                          lambda t: t == "No analysis matches.")
         _shots(browser, tmp_path, "history")
+        _no_secret_in_urls(browser, API_KEY)
     finally:
         browser.stop()
 
@@ -150,7 +173,7 @@ def test_rtmp_stream_from_ffmpeg_appears_on_the_monitor_and_its_chart_moves(
     appears, its chart gains points while the stream plays, its verdict turns Fake and the alert shows."""
     base, _ = server
     browser = _open(f"{base}/#/monitor", devices, tmp_path)
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with _client(base) as client:
         created = create_stream(client, "studio-rtmp")
         publisher = ffmpeg_publish(fake_clip, created["ingest"]["rtmp"])
         try:
@@ -179,6 +202,7 @@ def test_rtmp_stream_from_ffmpeg_appears_on_the_monitor_and_its_chart_moves(
                                       timeout_s=20)
             assert "→ fake" in events, events
             _shots(browser, tmp_path, "stream-detail")
+            _no_secret_in_urls(browser, API_KEY, created["key"])
             assert publisher.wait(timeout=CLIP_S + 30) == 0, publisher.stderr.read() if publisher.stderr else ""
         finally:
             publisher.kill()
@@ -217,15 +241,14 @@ def test_fake_camera_publishes_through_the_sdk_and_scores_show_on_the_page(
         _shots(browser, tmp_path, "verify-camera")
         _fits_the_phone(browser)
         stream_id = status["streamId"]
-        with httpx.Client(base_url=base, timeout=30) as client:
+        with _client(base) as client:
             info = client.get(f"/v1/streams/{stream_id}").json()
             assert info["source"] == "whip" and info["name"] == "my-camera" and info["state"] == "live"
             browser.evaluate("window.verifyStop()", await_promise=True)
             info = wait_for(lambda: (r := client.get(f"/v1/streams/{stream_id}").json())["state"] != "live" and r,
                             15, "the stream to end")
             assert info["end_reason"] == "ended"
-        urls = browser.evaluate("performance.getEntriesByType('resource').map((e) => e.name)")
-        assert urls and not [u for u in urls if key in u], json.dumps(urls)
+        _no_secret_in_urls(browser, key, API_KEY)
 
         browser.evaluate("location.hash = '#/sources'")
         row = "[...document.querySelectorAll('#keys tbody tr')].find((r) => r.textContent.includes('my-camera'))"

@@ -29,6 +29,7 @@ export async function api(path, { method = "GET", json, signal } = {}) {
   const resp = await fetch(path, init);
   if (resp.status === 204) return null;
   const body = await resp.json().catch(() => null);
+  if (resp.status === 401) window.dispatchEvent(new CustomEvent("framesentry:unauthorized"));
   if (!resp.ok) throw new ApiError(resp.status, body);
   return body;
 }

@@ -1,5 +1,5 @@
 // The console's shell: a hash router over the pages, the navigation, the API key dialog.
-import { apiKey } from "./api.js";
+import { api, apiKey } from "./api.js";
 import * as analysis from "./pages/analysis.js";
 import * as history from "./pages/history.js";
 import * as monitor from "./pages/monitor.js";
@@ -40,6 +40,8 @@ function keyDialog() {
   const button = document.getElementById("key-button");
   const label = () => { button.textContent = apiKey.get() ? "API key ✓" : "API key"; };
   button.onclick = () => { input.value = apiKey.get(); dialog.showModal(); };
+  // A 401 from any page: ask for the key (once per page view, not over an open dialog).
+  window.addEventListener("framesentry:unauthorized", () => { if (!dialog.open) button.click(); });
   dialog.addEventListener("close", () => {
     if (dialog.returnValue === "save") { apiKey.set(input.value.trim()); label(); route(); }
   });
@@ -49,3 +51,5 @@ function keyDialog() {
 keyDialog();
 window.addEventListener("hashchange", route);
 route();
+// Whether this server wants a key we lack: any page, even one that calls nothing yet (Upload), asks at once.
+api("/v1/analyses?limit=1").catch(() => {});
