@@ -155,12 +155,12 @@ def test_upload_through_the_page_shows_the_verdict(
         browser.evaluate("location.hash = '#/history'")
         rows = browser.wait_for("document.querySelectorAll('#analyses tbody tr').length", lambda n: n >= 1)
         assert rows >= 1
+        _shots(browser, tmp_path, "history")
         other = "real" if detail["verdict"] == "fake" else "fake"  # a filter that matches nothing here
         browser.evaluate(f"document.querySelector('#f-verdict').value = '{other}';"
                          "document.querySelector('#f-verdict').dispatchEvent(new Event('change'))")
         browser.wait_for("document.querySelector('#analyses p.muted')?.textContent",
                          lambda t: t == "No analysis matches.")
-        _shots(browser, tmp_path, "history")
         _no_secret_in_urls(browser, API_KEY)
     finally:
         browser.stop()

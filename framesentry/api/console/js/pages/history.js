@@ -17,7 +17,7 @@ export function render(view) {
   const analyses = h("div", { id: "analyses" });
   const streams = h("div", { id: "streams" });
 
-  const pager = (where, total, load) => h("div", { class: "row small" },
+  const pager = (where, total, load) => total <= PAGE && where.offset === 0 ? null : h("div", { class: "row small" },
     h("span", { class: "grow muted" }, total ? `${where.offset + 1}–${Math.min(total, where.offset + PAGE)} of ${total}` : ""),
     h("button", { type: "button", class: "ghost", disabled: where.offset === 0, onclick: () => { where.offset -= PAGE; load(); } }, "Newer"),
     h("button", { type: "button", class: "ghost", disabled: where.offset + PAGE >= total, onclick: () => { where.offset += PAGE; load(); } }, "Older"));
@@ -29,13 +29,13 @@ export function render(view) {
     if (a.after.value) q.set("created_after", new Date(a.after.value).toISOString());
     try {
       const page = await api(`/v1/analyses?${q}`);
-      analyses.replaceChildren(table([
+      analyses.replaceChildren(...[table([
         { title: "File", cell: (x) => h("a", { href: `#/analysis/${x.id}` }, x.video.filename) },
         { title: "Status", cell: (x) => x.status },
         { title: "Verdict", cell: (x) => (x.verdict ? badge(x.verdict) : "–") },
         { title: "p_fake", cls: "hide-narrow", cell: (x) => num(x.p_fake) },
         { title: "Submitted", cell: (x) => when(x.created_at) }], page.items, "No analysis matches."),
-      pager(a, page.total, loadAnalyses));
+      pager(a, page.total, loadAnalyses)].filter(Boolean));
     } catch (err) { analyses.replaceChildren(errorBox(err)); }
   }
 
@@ -44,13 +44,13 @@ export function render(view) {
     if (s.state.value) q.set("state", s.state.value);
     try {
       const page = await api(`/v1/streams?${q}`);
-      streams.replaceChildren(table([
+      streams.replaceChildren(...[table([
         { title: "Source", cell: (x) => h("a", { href: `#/stream/${x.id}` }, x.name || x.id.slice(0, 8)) },
         { title: "State", cell: (x) => `${x.state}${x.end_reason ? ` (${x.end_reason})` : ""}` },
         { title: "Verdict", cell: (x) => (x.verdict ? badge(x.verdict) : "–") },
         { title: "Via", cls: "hide-narrow", cell: (x) => x.source.toUpperCase() },
         { title: "Started", cell: (x) => when(x.started_at) }], page.items, "No stream matches."),
-      pager(s, page.total, loadStreams));
+      pager(s, page.total, loadStreams)].filter(Boolean));
     } catch (err) { streams.replaceChildren(errorBox(err)); }
   }
 

@@ -24,8 +24,8 @@ export function render(view) {
     h("a", { href: "#/sources" }, "Sources"), " and publish to it (RTMP or the browser).");
 
   function addTile(info) {
-    const verdictEl = h("span", {}, badge(null));
-    const pEl = h("b", {}, "–");
+    const verdictEl = h("span", {}, badge(info.verdict));  // the server's latest until the first message
+    const pEl = h("b", {}, num(info.p_fake));
     const latencyEl = h("b", {}, "–");
     const scoredEl = h("b", {}, String(info.windows_scored));
     const droppedEl = h("b", { class: "dropped" }, "0 / 0");

@@ -42,23 +42,28 @@ export function render(view, id) {
       h("div", { class: "panel" }, h("h2", {}, "Verdict changes"), events),
     );
     chart = new Chart(canvas, { windowS: null });
-    const addEvent = (text) => events.append(h("li", {}, text));
 
-    try {
-      const series = await api(`/v1/streams/${id}/series?bucket=2`);
-      // Buckets are aligned to the bucket width, so the first may start just before the stream did.
-      const at = (b) => Math.max(0, (Date.parse(b.start) - started) / 1000);
-      let last = null;
-      chart.set(series.buckets.map((b) => ({ t: at(b), p_fake: b.avg_p_fake, visual: b.avg_visual_p, audio: b.avg_audio_p })));
-      for (const b of series.buckets) {
-        if (last && b.last_verdict && b.last_verdict !== last) addEvent(`~${at(b).toFixed(0)} s: ${last} → ${b.last_verdict}`);
-        last = b.last_verdict || last;
+    // Verdict changes come from the stored series (refreshed while live: it is written a second or two behind).
+    async function loadSeries() {
+      try {
+        const series = await api(`/v1/streams/${id}/series?bucket=2`);
+        // Buckets are aligned to the bucket width, so the first may start just before the stream did.
+        const at = (b) => Math.max(0, (Date.parse(b.start) - started) / 1000);
+        const changes = [];
+        let last = null;
+        for (const b of series.buckets) {
+          if (b.last_verdict && b.last_verdict !== last) changes.push(`~${at(b).toFixed(0)} s: ${last || "(start)"} → ${b.last_verdict}`);
+          last = b.last_verdict || last;
+        }
+        events.replaceChildren(...(changes.length ? changes : ["None yet."]).map((text) => h("li", {}, text)));
+        return series.buckets.map((b) => ({ t: at(b), p_fake: b.avg_p_fake, visual: b.avg_visual_p, audio: b.avg_audio_p }));
+      } catch (err) {
+        events.replaceChildren(h("li", {}, errorBox(err)));
+        return [];
       }
-    } catch (err) {
-      view.append(errorBox(err));
     }
-    if (!events.children.length) addEvent("None yet.");
-
+    chart.set(await loadSeries());
+    let refresh = null;
     if (info.state === "live") {
       stop = followScores(id, {
         message(m) {
@@ -76,14 +81,17 @@ export function render(view, id) {
             h("dt", {}, "Audio"), h("dd", {}, num(m.audio.p_fake)),
             h("dt", {}, "Latency"), h("dd", {}, `${Math.round(m.latency_ms)} ms`),
             h("dt", {}, "Dropped"), h("dd", {}, `visual ${m.dropped.visual || 0}, audio ${m.dropped.audio || 0}`));
-          for (const e of m.events) {
-            if (e.type !== "verdict_changed") continue;
-            if (events.firstChild && events.firstChild.textContent === "None yet.") events.replaceChildren();
-            addEvent(`${Number(e.stream_t_s ?? m.stream_t_s).toFixed(1)} s: ${e.from} → ${e.to}`);
-          }
         },
-        end(m) { stateEl.textContent = `ended (${m.reason})`; stopButton.hidden = true; },
+        end(m) {
+          stateEl.textContent = `ended (${m.reason})`;
+          stopButton.hidden = true;
+          clearInterval(refresh);
+          setTimeout(loadSeries, 3000);
+        },
       });
+      refresh = setInterval(loadSeries, 3000);
+      const unfollow = stop;
+      stop = () => { unfollow(); clearInterval(refresh); };
     }
   })();
   return () => { stop(); if (chart) chart.destroy(); };
