@@ -20,6 +20,8 @@ export function render(view, id) {
     const title = info.name || `stream ${id.slice(0, 8)}`;
     const verdictEl = h("span", { id: "stream-verdict" }, badge(info.verdict, true));
     const stateEl = h("span", {}, info.state);
+    const endedEl = h("dd", {}, when(info.ended_at));
+    const windowsEl = h("dd", {}, `${info.windows_scored} scored, ${info.windows_dropped} dropped`);
     const canvas = h("canvas", { class: "chart tall", dataset: { points: "0" } });
     const faces = h("div", { id: "faces" }, h("p", { class: "muted" }, "No face scored yet."));
     const modalities = h("dl", { class: "kv" });
@@ -33,8 +35,8 @@ export function render(view, id) {
         h("dt", {}, "State"), h("dd", {}, stateEl, info.end_reason ? ` (${info.end_reason})` : ""),
         h("dt", {}, "Source"), h("dd", {}, info.source.toUpperCase()),
         h("dt", {}, "Started"), h("dd", {}, when(info.started_at)),
-        h("dt", {}, "Ended"), h("dd", {}, when(info.ended_at)),
-        h("dt", {}, "Windows"), h("dd", {}, `${info.windows_scored} scored, ${info.windows_dropped} dropped`))),
+        h("dt", {}, "Ended"), endedEl,
+        h("dt", {}, "Windows"), windowsEl)),
       h("div", { class: "panel" }, h("h2", {}, "Scores over time"), legend(), canvas),
       h("div", { class: "grid2" },
         h("div", { class: "panel" }, h("h2", {}, "Faces (latest)"), faces),
@@ -86,7 +88,13 @@ export function render(view, id) {
           stateEl.textContent = `ended (${m.reason})`;
           stopButton.hidden = true;
           clearInterval(refresh);
-          setTimeout(loadSeries, 3000);
+          setTimeout(async () => {
+            loadSeries();
+            const last = await api(`/v1/streams/${id}`).catch(() => null);
+            if (!last) return;
+            endedEl.textContent = when(last.ended_at);
+            windowsEl.textContent = `${last.windows_scored} scored, ${last.windows_dropped} dropped`;
+          }, 2000);
         },
       });
       refresh = setInterval(loadSeries, 3000);
