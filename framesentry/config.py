@@ -141,6 +141,11 @@ class Settings(BaseSettings):
     upload_chunk_bytes: int = Field(1024**2, ge=4096, description="Uploads are written to disk in chunks of this.")
     host: str = Field("127.0.0.1", description="Address `framesentry serve` listens on.")
     port: int = Field(8000, ge=0, le=65535)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated browser origins (https://app.example.com) allowed to call the API from their "
+        "pages, e.g. a call product using the browser SDK; empty = same origin only.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -161,7 +166,7 @@ class Settings(BaseSettings):
             raise ValueError("audio_stride_s must not exceed audio_window_s (windows would leave gaps)")
         return self
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

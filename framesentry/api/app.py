@@ -63,6 +63,8 @@ def create_app(
     )
     app.state.services = services
     errors.install(app)
+    if settings.cors_origins:
+        _allow_origins(app, settings.cors_origins)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(analyses.router)
     v1.include_router(health.router)
@@ -74,6 +76,18 @@ def create_app(
     console.install(app)
     _one_error_shape_in_openapi(app)
     return app
+
+
+def _allow_origins(app: FastAPI, origins: list[str]) -> None:
+    """Pages on these origins may call the API (the browser SDK publishing over WHIP from a call product).
+    Credentials are headers (X-API-Key, Authorization), never cookies, so none are allowed."""
+    from fastapi.middleware.cors import CORSMiddleware
+
+    app.add_middleware(
+        CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-API-Key", "Idempotency-Key"],
+        expose_headers=["Location", "ETag", "Link"], max_age=600,
+    )
 
 
 def _one_error_shape_in_openapi(app: FastAPI) -> None:
