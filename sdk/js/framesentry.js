@@ -194,7 +194,11 @@ export function verify(mediaStream, options) {
       if (mine === generation) retry(new FrameSentryError(`could not reach the server: ${err.message || err}`));
       return;
     }
-    if (mine !== generation) return;
+    if (mine !== generation) {  // closed (or replaced) while the offer was in flight: do not leave it publishing
+      const orphan = resp.status === 201 && resp.headers.get("Location");
+      if (orphan) env.fetch(new URL(orphan, base).href, { method: "DELETE", headers: auth }).catch(() => {});
+      return;
+    }
     if (resp.status !== 201) {
       const err = await errorFrom(resp);
       if (err.fatal) fail(err); else retry(err);

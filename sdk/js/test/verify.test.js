@@ -125,6 +125,22 @@ test("a dropped score socket is reopened alone; a stream the server ended is pub
   assert.ok(FakePeer.all[1].closed);
 });
 
+test("closing while the offer is in flight deletes the session the server opened meanwhile", async () => {
+  let answer;
+  const pending = new Promise((resolve) => { answer = resolve; });
+  const { session, calls } = start([() => pending]);
+  await settle();
+  const closing = session.close();
+  answer(whipAnswer());
+  await closing;
+  await settle();
+  assert.deepEqual(calls.map((c) => [c.method, c.url]), [
+    ["POST", `${URL_BASE}/v1/whip`], ["DELETE", `${URL_BASE}/v1/whip/sessions/r1`],
+  ]);
+  assert.equal(FakeSocket.all.length, 0, "no score socket for a closed session");
+  assert.equal(session.state, "closed");
+});
+
 test("helpers: subprotocol credential, Link parsing, backoff bounds, WebSocket URLs", () => {
   assert.equal(Buffer.from(base64url("clé/ключ+?"), "base64url").toString("utf8"), "clé/ключ+?");
   assert.match(base64url("any key+/="), /^[A-Za-z0-9_-]+$/);
