@@ -160,7 +160,8 @@ class Settings(BaseSettings):
     upload_chunk_bytes: int = Field(1024**2, ge=4096, description="Uploads are written to disk in chunks of this.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated browser origins (https://app.example.com) allowed to "
-        "call the API cross-origin. Requests from any other foreign Origin are refused (403).",
+        "call the API cross-origin (e.g. a call product using the browser SDK). Requests from any other foreign "
+        "Origin are refused (403).",
     )
     host: str = Field("127.0.0.1", description="Address `framesentry serve` listens on.")
     port: int = Field(8000, ge=0, le=65535)

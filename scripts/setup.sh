@@ -12,7 +12,7 @@ ROOT=$(pwd)
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- system tools (Debian packages) -----------------------------------------------------------------
-declare -A TOOL_PKG=([ffmpeg]=ffmpeg [docker-compose]=docker-compose [espeak-ng]=espeak-ng [flite]=flite [sox]=sox [pdftoppm]=poppler-utils [jq]=jq [curl]=curl [chromium]=chromium)
+declare -A TOOL_PKG=([ffmpeg]=ffmpeg [docker-compose]=docker-compose [espeak-ng]=espeak-ng [flite]=flite [sox]=sox [pdftoppm]=poppler-utils [jq]=jq [curl]=curl [chromium]=chromium [node]=nodejs)
 missing=()
 for tool in "${!TOOL_PKG[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("${TOOL_PKG[$tool]}"); done
 if ((${#missing[@]})); then

@@ -215,3 +215,34 @@ class Chromium:
             time.sleep(every_s)
             value = self.evaluate(expression)
         return value
+
+    # -- page helpers ---------------------------------------------------------------------------------
+
+    def screenshot(self, path: Path, *, width: int = 1366, height: int = 900, mobile: bool = False,
+                   full_page: bool = True) -> Path:
+        """A PNG of the page laid out at a viewport size (phones: ``mobile=True``, e.g. 390x844 at scale 2);
+        ``full_page`` grows the viewport to the page's height (at most 6000 px) to show all of it."""
+        import base64
+
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                  deviceScaleFactor=2 if mobile else 1, mobile=mobile)
+        time.sleep(0.6)  # layout, canvas redraw after the resize
+        if full_page:
+            tall = min(6000, int(self.evaluate("document.documentElement.scrollHeight") or height))
+            if tall > height:
+                self.call("Emulation.setDeviceMetricsOverride", width=width, height=tall,
+                          deviceScaleFactor=2 if mobile else 1, mobile=mobile)
+                time.sleep(0.6)
+        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def set_files(self, selector: str, paths: Sequence[Path]) -> None:
+        """Choose files in an ``<input type=file>`` as a person would (its change event fires)."""
+        root = self.call("DOM.getDocument", depth=0)["root"]["nodeId"]
+        node = self.call("DOM.querySelector", nodeId=root, selector=selector)["nodeId"]
+        if not node:
+            raise LookupError(f"no element matches {selector!r}")
+        self.call("DOM.setFileInputFiles", nodeId=node, files=[str(p) for p in paths])
+

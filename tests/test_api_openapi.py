@@ -68,7 +68,8 @@ def test_spec_is_valid_and_complete(spec: dict[str, Any]) -> None:
         ("DELETE", "/v1/streams/{stream_id}"), ("GET", "/v1/streams/{stream_id}/series"),
         ("GET", "/v1/stream-keys"), ("DELETE", "/v1/stream-keys/{key_id}"),
         ("POST", "/v1/whip/{key}"), ("OPTIONS", "/v1/whip/{key}"), ("DELETE", "/v1/whip/{key}/{resource_id}"),
-        ("GET", "/v1/whip/publish.html"),
+        ("GET", "/v1/whip/publish.html"), ("POST", "/v1/whip"), ("OPTIONS", "/v1/whip"),
+        ("DELETE", "/v1/whip/sessions/{resource_id}"),
         ("POST", "/v1/keys"), ("GET", "/v1/keys"), ("DELETE", "/v1/keys/{key_id}"),
     }
     # The WebSocket is not an OpenAPI operation; its message schema is published as a component.

@@ -19,11 +19,12 @@ ALLOWED: dict[str, set[str]] = {
     "engines": {"media", "obs"},
     "inference": {"engines", "media", "obs"},
     "store": set(),
+    "client": set(),  # talks to a server over HTTP/WebSocket; imports none of it
     "stream": {"inference", "engines", "media", "store", "obs"},
     "jobs": {"inference", "engines", "media", "store", "obs"},
     "lab": {"inference", "engines", "media", "stream", "obs"},
     "api": {"jobs", "stream", "inference", "engines", "media", "store", "obs"},
-    "cli": {"api", "jobs", "stream", "inference", "engines", "media", "store", "lab", "obs"},
+    "cli": {"api", "jobs", "stream", "inference", "engines", "media", "store", "lab", "obs", "client"},
 }
 LEAVES = {"config", "errors", "digest", "__init__", "__main__"}
 

@@ -228,19 +228,29 @@ def test_stopping_a_live_stream_hangs_up_the_publisher(
 
 
 def test_score_websocket_needs_the_api_key_and_a_known_stream(tmp_path: Path) -> None:
-    """The WebSocket is authorised like REST: no key -> close 4401 with the error shape; a valid key (header
-    or ?api_key=) on an unknown stream -> 4404."""
+    """The WebSocket is authorised like REST: no key -> close 4401 with the error shape; a valid key (header,
+    or the browser's auth subprotocol) on an unknown stream -> 4404. A key in the URL is not read."""
+    import base64
+
     from fastapi.testclient import TestClient
     from starlette.websockets import WebSocketDisconnect
 
     from framesentry.api.app import create_app
 
+    def auth(key: str) -> list[str]:
+        return ["framesentry.v1", "framesentry.auth." + base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")]
+
     app = create_app(Settings(work_dir=tmp_path, api_keys="alice:key-a"), run_worker=False)
     unknown = "/v1/streams/00000000-0000-0000-0000-000000000000/scores"
+    cases: list[tuple[str, dict[str, str], list[str], int]] = [
+        (unknown, {}, [], 4401), (unknown + "?api_key=key-a", {}, [], 4401), (unknown, {}, auth("wrong"), 4401),
+        (unknown, {"X-API-Key": "key-a"}, [], 4404), (unknown, {}, auth("key-a"), 4404),
+        (unknown, {}, ["framesentry.v1", "framesentry.auth.!!"], 4401),
+    ]
     with TestClient(app) as client:
-        for url, headers, code in ((unknown, {}, 4401), (unknown + "?api_key=wrong", {}, 4401),
-                                   (unknown, {"X-API-Key": "key-a"}, 4404), (unknown + "?api_key=key-a", {}, 4404)):
-            with client.websocket_connect(url, headers=headers) as ws:
+        for url, headers, protocols, code in cases:
+            with client.websocket_connect(url, headers=headers, subprotocols=protocols) as ws:
+                assert ws.accepted_subprotocol == ("framesentry.v1" if protocols else None)
                 first = ws.receive_json()
                 assert first["type"] == "error" and first["error"]["code"] in ("unauthorized", "not_found")
                 with pytest.raises(WebSocketDisconnect) as closed:

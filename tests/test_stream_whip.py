@@ -99,6 +99,53 @@ def test_aiortc_publisher_streams_video_and_audio_then_delete_ends_it(server: Se
     assert server.hub.stats()["closed"].get("ended", 0) >= 1
 
 
+def test_bearer_token_publishing_keeps_the_key_out_of_every_url(server: Server, clip_faces_speech: Path) -> None:
+    """RFC 9725's form: POST /v1/whip with the stream key as a bearer token. The session URL holds no key and
+    DELETE on it needs the same token; a missing or unknown token is 401 and opens nothing."""
+    import httpx
+
+    async def publish() -> dict[str, Any]:
+        from aiortc import RTCSessionDescription
+
+        pc, player = await _offer(clip_faces_speech)
+        out: dict[str, Any] = {}
+        try:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                sdp = {"Content-Type": "application/sdp"}
+                out["none"] = await client.post("/v1/whip", content=pc.localDescription.sdp, headers=sdp)
+                out["unknown"] = await client.post("/v1/whip", content=pc.localDescription.sdp,
+                                                   headers={**sdp, "Authorization": "Bearer nope"})
+                out["post"] = post = await client.post("/v1/whip", content=pc.localDescription.sdp,
+                                                       headers={**sdp, "Authorization": f"Bearer {KEY}"})
+                assert post.status_code == 201, post.text
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=post.text, type="answer"))
+                deadline = time.monotonic() + 20
+                while not (server.opener.sinks and server.opener.sinks[-1].video) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                location = post.headers["location"]
+                out["delete_anonymous"] = await client.delete(location)
+                out["delete_other_key"] = await client.delete(location, headers={"Authorization": "Bearer studio-b"})
+                out["delete"] = await client.delete(location, headers={"Authorization": f"Bearer {KEY}"})
+        finally:
+            await pc.close()
+            player.video.stop()
+            player.audio.stop()
+        return out
+
+    sinks_before = len(server.opener.sinks)
+    out = asyncio.run(publish())
+    assert out["none"].status_code == 401 and out["none"].json()["error"]["code"] == "unauthorized"
+    assert out["unknown"].status_code == 401
+    post = out["post"]
+    assert post.headers["location"].startswith("/v1/whip/sessions/") and KEY not in post.headers["location"]
+    assert "link" not in post.headers  # the recording sink is no live stream: no scores to point at
+    assert (out["delete_anonymous"].status_code, out["delete_other_key"].status_code) == (401, 404)
+    assert out["delete"].status_code == 200
+    assert len(server.opener.sinks) == sinks_before + 1
+    sink = server.opener.sinks[-1]
+    assert sink.closed.wait(5) and sink.reasons == ["ended"] and sink.video
+
+
 def test_unknown_key_is_refused_with_the_error_shape(server: Server, clip_faces_speech: Path) -> None:
     """An unknown stream key gets 401 in the one error shape, and no session or sink is created."""
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from framesentry.api import errors, metrics
-from framesentry.api.routers import analyses, health, keys, stream_scores, streams, system, whip
+from framesentry.api.routers import analyses, console, health, keys, stream_scores, streams, system, whip
 from framesentry.api.services import Services
 from framesentry.config import Settings, get_settings
 from framesentry.jobs.context import Analyzer
@@ -58,7 +58,8 @@ def create_app(
             {"name": "system", "description": "Engine backends chosen per model, and the machine they run on."},
             {"name": "streams", "description": "Live sources: stream keys, sessions, the score series, WHIP ingest. "
              "Scores stream on `WS /v1/streams/{stream_id}/scores` (messages: `ScoreMessage` schema; "
-             "`X-API-Key` header or `?api_key=`)."},
+             "`X-API-Key` header, or from a browser the subprotocols `framesentry.v1` and "
+             "`framesentry.auth.<base64url credential>`; an API key or the stream's own stream key)."},
         ],
     )
     app.state.services = services
@@ -74,6 +75,7 @@ def create_app(
     v1.include_router(stream_scores.router)
     v1.include_router(whip.router)
     app.include_router(v1)
+    console.install(app)
     _one_error_shape_in_openapi(app)
     return app
 
@@ -86,8 +88,9 @@ def _browser_policy(app: FastAPI, settings: Settings) -> None:
 
     app.add_middleware(
         CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["X-API-Key", "Idempotency-Key", "Content-Type"],
-        expose_headers=["Location", "Retry-After", "Idempotent-Replayed", "RateLimit-Remaining"], max_age=600,
+        allow_headers=["Authorization", "X-API-Key", "Idempotency-Key", "Content-Type"],
+        expose_headers=["Location", "ETag", "Link", "Retry-After", "Idempotent-Replayed", "RateLimit-Remaining"],
+        max_age=600,
     )
     app.add_middleware(OriginGuard, allowed=settings.cors_origins)
     app.add_middleware(SecurityHeaders)

@@ -44,6 +44,7 @@ class StreamKeyList(BaseModel):
 class StreamInfo(BaseModel):
     id: uuid.UUID
     key_id: int | None
+    name: str | None = Field(description="Name the source was registered with (null once its key is deleted).")
     source: Literal["rtmp", "whip"]
     state: Literal["live", "ended", "failed"]
     started_at: datetime
@@ -88,7 +89,7 @@ def to_key_info(row: KeyRow) -> StreamKeyInfo:
 def to_stream_info(row: StreamRow) -> StreamInfo:
     base = f"/v1/streams/{row.id}"
     return StreamInfo(
-        id=row.id, key_id=row.key_id, source=row.source,
+        id=row.id, key_id=row.key_id, name=row.key.name if row.key is not None else None, source=row.source,
         state=row.state,
         started_at=row.started_at, ended_at=row.ended_at, end_reason=row.end_reason, verdict=row.verdict,
         p_fake=row.p_fake, windows_scored=row.windows_scored, windows_dropped=row.windows_dropped,

@@ -1,11 +1,13 @@
-"""``framesentry watch``: follow a live stream's scores from the terminal (a WebSocket client)."""
+"""``framesentry watch``: follow a live stream's scores from the terminal (through ``framesentry.client``)."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+
+from framesentry.client import FrameSentryClient, ScoreMessage
 
 
 def watch(
@@ -15,27 +17,13 @@ def watch(
     raw: Annotated[bool, typer.Option("--json", help="Print each message as JSON, one per line.")] = False,
 ) -> None:
     """Print one line per score message until the stream ends (Ctrl-C to stop watching)."""
-    from websockets.sync.client import connect
-
-    from framesentry.errors import NotFoundError
-
-    ws_url = url.rstrip("/").replace("http://", "ws://").replace("https://", "wss://")
-    headers = {"X-API-Key": api_key} if api_key else None
-    with connect(f"{ws_url}/v1/streams/{stream_id}/scores", additional_headers=headers, open_timeout=10) as ws:
-        for raw_message in ws:
-            message = json.loads(raw_message)
-            if raw:
-                typer.echo(json.dumps(message))
-            if message["type"] == "error":
-                raise NotFoundError(message["error"]["message"])
-            if message["type"] == "end":
-                typer.echo(f"stream ended ({message.get('reason')})", err=True)
-                return
-            if not raw:
-                typer.echo(_line(message))
+    with FrameSentryClient(url, api_key=api_key) as client:
+        for message in client.scores(stream_id):
+            typer.echo(json.dumps(message) if raw else _line(message))
+        typer.echo(f"stream ended ({client.end_reason})", err=True)
 
 
-def _line(m: dict[str, Any]) -> str:
+def _line(m: ScoreMessage) -> str:
     def p(value: float | None) -> str:
         return "  -  " if value is None else f"{value:.3f}"
 

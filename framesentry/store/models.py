@@ -290,6 +290,7 @@ class Stream(Base):
     windows_scored: Mapped[int] = mapped_column(Integer, default=0)
     windows_dropped: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    key: Mapped[StreamKey | None] = relationship(lazy="joined", viewonly=True)  # its source's name, for the API
 
 
 class StreamScore(Base):

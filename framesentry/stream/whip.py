@@ -30,11 +30,13 @@ SOURCE = "whip"
 
 @dataclass(frozen=True)
 class WhipResource:
-    """What a successful publish answers: the session's id (its URL), the SDP answer and its entity tag."""
+    """What a successful publish answers: the session's id (its URL), the SDP answer and its entity tag, and the
+    live stream it feeds (when the sink is one), so the publisher can follow its own scores."""
 
     id: str
     answer_sdp: str
     etag: str
+    stream_id: str | None = None
 
 
 class WhipHub:
@@ -95,7 +97,9 @@ class WhipHub:
         self._counts["published"] += 1
         etag = '"' + hashlib.sha256(answer.encode()).hexdigest()[:16] + '"'
         log.info("whip %s: publishing (%d active)", session.id[:8], len(self._sessions))
-        return WhipResource(id=session.id, answer_sdp=answer, etag=etag)
+        stream_id = getattr(sink, "id", None)  # a LiveSession's stream id; test sinks have none
+        return WhipResource(id=session.id, answer_sdp=answer, etag=etag,
+                            stream_id=str(stream_id) if stream_id is not None else None)
 
     async def delete(self, resource_id: str, key: str | None = None) -> None:
         """End a session as ``"ended"``; ``NotFoundError`` if there is none (or it belongs to another key)."""

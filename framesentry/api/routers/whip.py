@@ -1,8 +1,11 @@
 """``/v1/whip``: WebRTC publishing over WHIP (RFC 9725), and the browser page that does it.
 
-The stream key in the path is the publisher's credential (checked by the hub's ``SinkOpener``). The session's
-URL (``Location``) is unguessable and bound to its key; DELETE on it ends the stream. Neither trickle ICE nor
-ICE restarts are offered, so PATCH is not routed (405): the answer already holds every candidate.
+The stream key is the publisher's credential (checked by the hub's ``SinkOpener``): as a bearer token on
+``POST /v1/whip`` (RFC 9725's way, and kept out of URLs that access logs record), or in the path of
+``POST /v1/whip/{key}`` (for publishers that cannot set headers, e.g. OBS). The session's URL (``Location``) is
+unguessable and bound to its key; DELETE on it ends the stream. A ``Link`` header with
+``rel="urn:framesentry:scores"`` names the stream's score WebSocket. Neither trickle ICE nor ICE restarts are
+offered, so PATCH is not routed (405): the answer already holds every candidate.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from fastapi.responses import HTMLResponse
 
 from framesentry.api.deps import StreamsPublisher
 from framesentry.api.errors import error_responses
-from framesentry.errors import MediaLimitError, ServiceUnavailableError, UnsupportedMediaTypeError
-from framesentry.stream.whip import WhipHub
+from framesentry.errors import AuthError, MediaLimitError, ServiceUnavailableError, UnsupportedMediaTypeError
+from framesentry.stream.whip import WhipHub, WhipResource
 from framesentry.stream.whip_sdp import MAX_OFFER_BYTES
 
 router = APIRouter(prefix="/whip", tags=["streams"])
 
 SDP = "application/sdp"
+SCORES_REL = "urn:framesentry:scores"
 OFFER_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -36,6 +40,8 @@ ANSWER = {
     "headers": {
         "Location": {"description": "The session's URL; DELETE it to stop.", "schema": {"type": "string"}},
         "ETag": {"description": "Entity tag of the ICE session.", "schema": {"type": "string"}},
+        "Link": {"description": f'`</v1/streams/ID/scores>; rel="{SCORES_REL}"`: the live stream\'s score '
+                 "WebSocket (the stream key authorises it for its own stream).", "schema": {"type": "string"}},
     },
 }
 
@@ -100,6 +106,68 @@ def whip_options(key: str) -> Response:
     return Response(status_code=204, headers={"Allow": "OPTIONS, POST", "Accept-Post": SDP})
 
 
+def _bearer(request: Request) -> str:
+    """The stream key sent as ``Authorization: Bearer <key>``."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("Send the stream key as 'Authorization: Bearer <key>'.")
+    return token.strip()
+
+
+async def _publish(request: Request, key: str) -> WhipResource:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != SDP:
+        raise UnsupportedMediaTypeError(
+            f"A WHIP offer must be sent as {SDP}.", content_type=media_type or None, expected=SDP
+        )
+    return await _hub(request).publish(key, await _read_offer(request))
+
+
+def _answer(resource: WhipResource, location: str) -> Response:
+    headers = {"Location": location, "ETag": resource.etag,
+               "Access-Control-Expose-Headers": "Location, ETag, Link"}
+    if resource.stream_id is not None:
+        headers["Link"] = f'</v1/streams/{resource.stream_id}/scores>; rel="{SCORES_REL}"'
+    return Response(content=resource.answer_sdp, status_code=201, media_type=SDP, headers=headers)
+
+
+@router.options(
+    "",
+    summary="WHIP endpoint capabilities (bearer-token publishing)",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={204: {"description": "Accepted methods and body type."}},
+)
+def whip_options_bearer() -> Response:
+    return Response(status_code=204, headers={"Allow": "OPTIONS, POST", "Accept-Post": SDP})
+
+
+@router.post(
+    "",
+    summary="Publish a live stream (WHIP offer, stream key as bearer token)",
+    status_code=status.HTTP_201_CREATED,
+    response_class=Response,
+    openapi_extra=OFFER_BODY,
+    responses={201: ANSWER, **_errors(401, 413, 415, 422, 503)},
+)
+async def whip_publish_bearer(request: Request) -> Response:
+    """The WHIP endpoint of RFC 9725: ``Authorization: Bearer <stream key>``, the SDP offer as the body. The
+    session's URL (``Location``) holds no key; DELETE it with the same bearer token."""
+    resource = await _publish(request, _bearer(request))
+    return _answer(resource, f"/v1/whip/sessions/{resource.id}")
+
+
+@router.delete(
+    "/sessions/{resource_id}",
+    summary="Stop publishing (session published with a bearer token)",
+    status_code=status.HTTP_200_OK,
+    response_class=Response,
+    responses={200: {"description": "The session ended."}, **_errors(401, 404)},
+)
+async def whip_delete_bearer(resource_id: str, request: Request) -> Response:
+    await _hub(request).delete(resource_id, key=_bearer(request))
+    return Response(status_code=200)
+
+
 @router.post(
     "/{key}",
     summary="Publish a live stream (WHIP offer)",
@@ -111,24 +179,10 @@ def whip_options(key: str) -> Response:
 async def whip_publish(key: str, request: Request, _caller: StreamsPublisher) -> Response:
     """Send an SDP offer for a stream key; the answer starts a WebRTC session whose frames are scored live.
 
-    With API keys on, the request also needs an ``X-API-Key`` with the publisher or admin role (the publish
-    page passes ``?api_key=`` on); RTMP publishers, which cannot send one, are authorised by the stream key."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != SDP:
-        raise UnsupportedMediaTypeError(
-            f"A WHIP offer must be sent as {SDP}.", content_type=media_type or None, expected=SDP
-        )
-    resource = await _hub(request).publish(key, await _read_offer(request))
-    return Response(
-        content=resource.answer_sdp,
-        status_code=201,
-        media_type=SDP,
-        headers={
-            "Location": f"/v1/whip/{quote(key, safe='')}/{resource.id}",
-            "ETag": resource.etag,
-            "Access-Control-Expose-Headers": "Location, ETag",
-        },
-    )
+    With API keys on, this route also needs an ``X-API-Key`` with the publisher or admin role. The bearer
+    route (``POST /v1/whip``, what the browser SDK uses) is authorised by the stream key alone, as RTMP is."""
+    resource = await _publish(request, key)
+    return _answer(resource, f"/v1/whip/{quote(key, safe='')}/{resource.id}")
 
 
 @router.delete(
