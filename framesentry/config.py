@@ -154,7 +154,7 @@ class Settings(BaseSettings):
         "not given); non-empty turns X-API-Key on. At every start, configured keys no longer listed are revoked.",
     )
     rate_limit: str = Field(
-        "600/minute", description="Requests per caller (API key, or address when keys are off), in the `limits` "
+        "1200/minute", description="Requests per caller (API key, or address when keys are off), in the `limits` "
         "notation ('600/minute', '20/second'); empty = none. In Redis when distributed, in memory when embedded.",
     )
     auth_failures_per_minute: int = Field(
