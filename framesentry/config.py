@@ -154,8 +154,9 @@ class Settings(BaseSettings):
         "not given); non-empty turns X-API-Key on. At every start, configured keys no longer listed are revoked.",
     )
     rate_limit: str = Field(
-        "1200/minute", description="Requests per caller (API key, or address when keys are off), in the `limits` "
-        "notation ('600/minute', '20/second'); empty = none. In Redis when distributed, in memory when embedded.",
+        "20/second;1200/minute", description="Requests per caller (API key, or address when keys are off), in the "
+        "`limits` notation, ';'-separated (a burst and a sustained limit); empty = none. In Redis when distributed, "
+        "in memory when embedded.",
     )
     auth_failures_per_minute: int = Field(
         20, ge=0, description="Wrong API keys one address may send per minute before it gets 429 (0 = no limit).",
@@ -216,9 +217,9 @@ class Settings(BaseSettings):
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         if value:
-            from limits import parse
+            from limits import parse_many
 
-            parse(value)  # ValueError -> a clear settings error
+            parse_many(value)  # ValueError -> a clear settings error
         return value
 
     @field_validator("webhook_allowed_networks")

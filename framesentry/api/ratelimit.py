@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerMinute, parse
+from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerMinute, parse_many
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
@@ -36,7 +36,7 @@ class RateLimits:
         self.storage = storage_for(settings)
         self.moving = MovingWindowRateLimiter(self.storage)
         self.fixed = FixedWindowRateLimiter(self.storage)
-        self.requests: RateLimitItem | None = parse(settings.rate_limit) if settings.rate_limit else None
+        self.requests: list[RateLimitItem] = parse_many(settings.rate_limit) if settings.rate_limit else []
         self.failures: RateLimitItem | None = (
             RateLimitItemPerMinute(settings.auth_failures_per_minute) if settings.auth_failures_per_minute else None
         )
@@ -59,12 +59,10 @@ class RateLimits:
 
     def check_request(self, caller: str) -> None:
         """Count one request of ``caller`` (a key's public id or ``addr:<ip>``); 429 once over the limit."""
-        if self.requests is not None and not self._safely(self.moving.hit, self.requests, "req", caller):
-            raise RateLimitedError(
-                f"Too many requests: the limit is {self.requests}.", self._retry_after(self.moving, self.requests,
-                                                                                       "req", caller),
-                limit=str(self.requests),
-            )
+        for item in self.requests:
+            if not self._safely(self.moving.hit, item, "req", caller):
+                raise RateLimitedError(f"Too many requests: the limit is {item}.",
+                                       self._retry_after(self.moving, item, "req", caller), limit=str(item))
 
     def check_upload(self, caller: str) -> None:
         """Count one upload against the caller's daily quota; 429 ``quota_exceeded`` once it is used up."""
