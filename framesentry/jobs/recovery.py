@@ -61,18 +61,27 @@ class SweepReport:
     """Running jobs handed back because the worker holding them is gone."""
 
 
-def reclaim_orphans(app: Celery) -> list[uuid.UUID]:
-    """Hand back, and publish, running jobs whose lease names a worker that no longer exists."""
+def reclaim_orphans(app: Celery, suspects: set[str] | None = None) -> list[uuid.UUID]:
+    """Hand back, and publish, running jobs whose lease names a worker that no longer exists.
+
+    With ``suspects`` (the workers found missing by the previous pass, updated in place) a worker must be
+    missing twice in a row: a Redis that restarted without its data has lost every presence key until the
+    workers refresh theirs (a third of the TTL), and a live worker's job must not be taken from it."""
     ctx = context_of(app)
     if not presence.supported(ctx.settings):
         return []
     with ctx.db.session() as session:
         leases = [(aid, lease, presence.worker_of(lease)) for aid, lease in repo.running_leases(session)]
     leases = [(aid, lease, worker) for aid, lease, worker in leases if worker]
-    living = presence.alive(ctx.settings, {worker for _, _, worker in leases if worker})
+    named = {worker for _, _, worker in leases if worker}
+    missing = named - presence.alive(ctx.settings, named)
+    confirmed = missing if suspects is None else missing & suspects
+    if suspects is not None:
+        suspects.clear()
+        suspects.update(missing)
     reclaimed = []
     for aid, lease, worker in leases:
-        if worker in living:
+        if worker not in confirmed:
             continue
         with ctx.db.transaction() as session:
             released = repo.release_lease(session, aid, lease)
@@ -83,11 +92,11 @@ def reclaim_orphans(app: Celery) -> list[uuid.UUID]:
     return reclaimed
 
 
-def sweep(app: Celery) -> SweepReport:
+def sweep(app: Celery, suspects: set[str] | None = None) -> SweepReport:
     """One pass: reclaim jobs of dead workers, then publish queued jobs nobody will take."""
     ctx = context_of(app)
     settings = ctx.settings
-    reclaimed = reclaim_orphans(app)
+    reclaimed = reclaim_orphans(app, suspects)
     now = utcnow()
     with ctx.db.session() as session:
         ids = repo.unpublished_ids(session, created_before=now - timedelta(seconds=settings.outbox_grace_s),
@@ -106,6 +115,7 @@ class Sweeper:
         self.app = app
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._suspects: set[str] = set()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="framesentry-sweeper", daemon=True)
@@ -113,11 +123,13 @@ class Sweeper:
 
     def _run(self) -> None:
         interval = context_of(self.app).settings.sweep_interval_s
-        while not self._stop.wait(interval):
+        while True:
             try:
-                sweep(self.app)
+                sweep(self.app, self._suspects)
             except Exception as exc:  # broker or database down: the next pass tries again
                 log.warning("sweeper pass failed: %s", exc)
+            if self._stop.wait(interval):
+                return
 
     def stop(self) -> None:
         self._stop.set()
