@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     max_duration_s: float = Field(4 * 3600.0, gt=0)
     max_width: int = Field(7680, gt=0)
     max_height: int = Field(4320, gt=0)
+    max_pixels_per_s: int = Field(
+        3840 * 2160 * 60, gt=0, description="Decoded pixels per second of video (width x height x fps): 4K at "
+        "60 fps passes, 8K at 30 fps does not. Decoding, not the file size, is what a video costs a worker.",
+    )
+    max_total_pixels: int = Field(
+        250_000_000_000, gt=0, description="Decoded pixels in the whole video (~1 h of 1080p30, ~15 min of 4K30).",
+    )
 
     # --- sampling ----------------------------------------------------------------------------------
     visual_sample_fps: float = Field(2.0, gt=0, le=60, description="Frames per second sent to the face model.")
@@ -134,12 +141,37 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: float | None = Field(
         None, gt=0, description="Redelivery delay of an unacknowledged job; unset = job_time_limit_s + 300."
     )
-    queue_name: str = Field("framesentry", min_length=1, description="Celery queue for analyses and webhooks.")
+    queue_name: str = Field("framesentry", min_length=1, description="Celery queue for analyses.")
+    broker_timeout_s: float = Field(
+        3.0, gt=0, le=60, description="Socket timeout for the broker: a publish to a broker that does not answer "
+        "fails after about twice this (one retry), and the upload gets 503 with Retry-After.",
+    )
+    sweep_interval_s: float = Field(10.0, gt=0, description="How often workers sweep for orphaned jobs.")
+    outbox_grace_s: float = Field(
+        30.0, gt=0, description="A queued job never published after this long (its API died) is sent by a sweeper."
+    )
+    queued_stale_s: float = Field(
+        900.0, gt=0, description="A job published this long ago and still queued is published again (the broker "
+        "may have lost it; duplicates are harmless: the database lease decides who runs a job).",
+    )
+    worker_presence_ttl_s: float = Field(
+        6.0, ge=1, le=300, description="A worker's presence key lives this long unless refreshed; after it expires "
+        "a sweeper hands the dead worker's running jobs back.",
+    )
     storage_dir: Path | None = Field(None, description="Uploaded media; unset = work_dir/service/media.")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated 'name@role:key', 'name:key' or 'key' (role admin when "
         "not given); non-empty turns X-API-Key on. At every start, configured keys no longer listed are revoked.",
     )
+    rate_limit: str = Field(
+        "20/second;1200/minute", description="Requests per caller (API key, or address when keys are off), in the "
+        "`limits` notation, ';'-separated (a burst and a sustained limit); empty = none. In Redis when distributed, "
+        "in memory when embedded.",
+    )
+    auth_failures_per_minute: int = Field(
+        20, ge=0, description="Wrong API keys one address may send per minute before it gets 429 (0 = no limit).",
+    )
+    upload_quota_per_day: int = Field(0, ge=0, description="Uploads per key per UTC day (0 = no quota).")
     require_api_key: bool = Field(
         False, description="Require X-API-Key even with FRAMESENTRY_API_KEYS empty (keys made with `framesentry "
         "keys create`). On whenever API_KEYS is set, and in production.",
@@ -202,6 +234,15 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if value:
+            from limits import parse_many
+
+            parse_many(value)  # ValueError -> a clear settings error
+        return value
+
     @field_validator("webhook_allowed_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -244,6 +285,11 @@ class Settings(BaseSettings):
     def media_dir(self) -> Path:
         assert self.storage_dir is not None  # filled by _service_defaults
         return self.storage_dir
+
+    @property
+    def webhook_queue(self) -> str:
+        """Webhooks are delivered from their own queue, so a slow receiver never holds an analysis worker."""
+        return f"{self.queue_name}.webhooks"
 
     @property
     def visibility_timeout_s(self) -> float:

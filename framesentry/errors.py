@@ -126,6 +126,23 @@ class CrossOriginError(ForbiddenError):
     """A browser request from an origin that is neither this server nor a configured CORS origin."""
 
 
+class RateLimitedError(FrameSentryError):
+    """Over a rate limit; ``retry_after_s`` becomes the Retry-After header."""
+
+    code = "too_many_requests"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_s: float, **details: Any) -> None:
+        super().__init__(message, retry_after_s=round(retry_after_s, 1), **details)
+        self.retry_after_s = retry_after_s
+
+
+class QuotaExceededError(RateLimitedError):
+    """A per-key quota (uploads per day) is used up."""
+
+    code = "quota_exceeded"
+
+
 class ConflictError(FrameSentryError):
     """The request contradicts an earlier one (e.g. an Idempotency-Key reused for another file)."""
 

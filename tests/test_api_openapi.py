@@ -63,7 +63,7 @@ def test_spec_is_valid_and_complete(spec: dict[str, Any]) -> None:
     assert operations == {
         ("POST", "/v1/analyses"), ("GET", "/v1/analyses"), ("GET", "/v1/analyses/{analysis_id}"),
         ("DELETE", "/v1/analyses/{analysis_id}"), ("GET", "/v1/analyses/{analysis_id}/webhooks"),
-        ("GET", "/v1/health"), ("GET", "/v1/system"),
+        ("GET", "/v1/health"), ("GET", "/v1/ready"), ("GET", "/v1/system"),
         ("POST", "/v1/streams"), ("GET", "/v1/streams"), ("GET", "/v1/streams/{stream_id}"),
         ("DELETE", "/v1/streams/{stream_id}"), ("GET", "/v1/streams/{stream_id}/series"),
         ("GET", "/v1/stream-keys"), ("DELETE", "/v1/stream-keys/{key_id}"),

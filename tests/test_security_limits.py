@@ -53,6 +53,13 @@ def test_rate_limit_per_key_in_memory(tmp_path: Path) -> None:
         assert c.get("/v1/analyses", headers={"X-API-Key": "key-b"}).status_code == 200  # per key
 
 
+def test_default_limits_stop_a_burst(tmp_path: Path) -> None:
+    """The issue's probe: 300 requests in a few seconds with one key were all answered 200."""
+    with api(Settings(work_dir=tmp_path, api_keys=KEYS, live_enabled=False)) as c:
+        codes = [c.get("/v1/analyses", headers={"X-API-Key": "key-a"}).status_code for _ in range(300)]
+    assert codes.count(200) >= 20 and codes.count(429) > 0, {s: codes.count(s) for s in set(codes)}
+
+
 def test_rate_limit_is_shared_through_redis(tmp_path: Path, redis_space: RedisSpace) -> None:
     settings = Settings(work_dir=tmp_path, api_keys=KEYS, rate_limit="6/minute", live_enabled=False,
                         broker_url=redis_space.url, broker_key_prefix=redis_space.prefix,

@@ -98,6 +98,10 @@ def _app(settings: Settings, opener: RecordingOpener) -> Any:
     v1.include_router(whip.router)
     app.include_router(v1)
     app.state.whip = hub
+    # The WHIP routes authorise the caller (keys off here: anonymous) through the app's services.
+    from framesentry.api.services import Services
+
+    app.state.services = Services(settings.model_copy(update={"live_enabled": False}), run_worker=False)
     return app
 
 

@@ -53,6 +53,10 @@ class Owner:
             return permission != "keys:admin"
         return self.role in PERMISSIONS[permission]
 
+    def rate_key(self, client: str | None) -> str:
+        """Whose counter a request counts against: the key, or the address when keys are off."""
+        return f"key:{self.key_id}" if self.key_id else f"addr:{client or 'unknown'}"
+
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
@@ -67,6 +71,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def get_session(services: ServicesDep) -> Iterator[Session]:
+    services.ensure_ready()
     with services.db.session() as session:
         yield session
 
@@ -79,11 +84,14 @@ def identify(services: Services, api_key: str | None, client: str | None = None)
     session, so a long upload does not hold a database connection."""
     if not services.auth_enabled:
         return Owner(id=services.anonymous_id(), name=users.ANONYMOUS)
+    services.guard_failures(client)
     if not api_key:
         raise AuthError("This server requires an API key: send it in the X-API-Key header.")
+    services.ensure_ready()
     with services.db.session() as session:
         row = users.key_for(session, api_key)
         if row is None:
+            services.record_failure(client)
             raise AuthError("Unknown, revoked or expired API key.")
         return Owner(id=row.user.id, name=row.user.name, role=row.role, key_id=row.public_id)
 
@@ -94,6 +102,7 @@ def authorise(services: Services, api_key: str | None, permission: str, client: 
     if not owner.may(permission):
         raise ForbiddenError(f"A key with the role '{owner.role}' may not do this.", role=owner.role,
                              needs=sorted(PERMISSIONS[permission]))
+    services.check_rate(owner.rate_key(client))
     return owner
 
 

@@ -15,10 +15,13 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from framesentry.api.schemas import ErrorResponse
-from framesentry.errors import FrameSentryError
+from framesentry.errors import FrameSentryError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,13 @@ async def _framesentry_error(_request: Request, exc: Exception) -> JSONResponse:
     return response_for(exc)
 
 
+async def _dependency_down(_request: Request, exc: Exception) -> JSONResponse:
+    """The database (or broker) failed mid-request: 503 with Retry-After, never a 500."""
+    log.error("dependency unreachable: %s: %s", type(exc).__name__, exc)
+    return response_for(ServiceUnavailableError("A backing service is unreachable; please retry shortly.",
+                                                reason=type(exc).__name__))
+
+
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
@@ -89,6 +99,8 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(FrameSentryError, _framesentry_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for unreachable in (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(unreachable, _dependency_down)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
 

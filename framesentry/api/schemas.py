@@ -110,9 +110,11 @@ class WebhookAttempts(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(description="'degraded' when a dependency cannot be reached.")
     mode: Literal["embedded", "distributed"]
     auth: bool = Field(description="Whether X-API-Key is required.")
+    checks: dict[str, Literal["ok", "unreachable", "embedded"]] = Field(
+        default_factory=dict, description="database and broker: 'ok', 'unreachable' or 'embedded' (in-process).")
     version: str
 
 

@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import threading
+import time
 from typing import Annotated, Any, Literal
 
 import typer
+
+WEBHOOK_THREADS = 8
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A webhook worker started by ``framesentry worker`` ends when its parent is gone (even if SIGKILLed)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="framesentry-parent-watch", daemon=True).start()
 
 
 def worker(
@@ -14,16 +31,23 @@ def worker(
     ] = None,
     pool: Annotated[str, typer.Option(help="Celery pool: prefork (time limits enforced) or solo.")] = "prefork",
     log_level: Annotated[str, typer.Option(help="Worker log level.")] = "info",
+    queues: Annotated[str, typer.Option(
+        help="'all' (analyses here, plus a webhook worker process beside it), 'analyses' or 'webhooks'.")] = "all",
+    parent: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run a Celery worker for the distributed mode (FRAMESENTRY_BROKER_URL).
 
-    Migrates the database first (safe beside the API) and re-queues jobs left by a worker that died. Stop with
-    Ctrl-C: a running job finishes first; a killed worker's job is redelivered.
+    Migrates the database first (safe beside the API) and re-queues jobs left by a worker that died. While it
+    runs it keeps a presence key in Redis and sweeps every FRAMESENTRY_SWEEP_INTERVAL_S: running jobs of workers
+    that are gone (SIGKILL, lost machine) are handed back at once, and queued jobs nobody took are sent again.
+    Webhooks are delivered by a separate process (threads) from their own queue, so a slow receiver never
+    holds an analysis. Stop with Ctrl-C: a running job finishes first.
     """
     from framesentry.cli.service_settings import load_settings
     from framesentry.errors import ConfigError
+    from framesentry.jobs import presence
     from framesentry.jobs.app import create_celery
-    from framesentry.jobs.recovery import requeue
+    from framesentry.jobs.recovery import Sweeper, requeue
     from framesentry.jobs.tasks import context_of
     from framesentry.obs import exposition
     from framesentry.store.migrate import upgrade
@@ -36,28 +60,55 @@ def worker(
         )
     if pool not in ("prefork", "solo", "threads"):
         raise typer.BadParameter("pool must be prefork, solo or threads", param_hint="--pool")
-    if settings.worker_metrics_port:
+    if queues not in ("all", "analyses", "webhooks"):
+        raise typer.BadParameter("queues must be all, analyses or webhooks", param_hint="--queues")
+    if parent is not None:
+        _exit_with_parent(parent)
+    if settings.worker_metrics_port and queues != "webhooks":
         # Before anything imports prometheus_client: the pool children inherit the directory and write there.
         exposition.use_multiprocess_dir(settings.work_dir / "metrics")
     _own_logging(settings.log_format, log_level)
     app = create_celery(settings)
-    upgrade(context_of(app).db.engine)
-    requeue(app, stale_only=True)  # jobs of a worker that died: back now, not after the visibility timeout
+    ctx = context_of(app)
+    argv = ["worker", f"--loglevel={log_level.upper()}", "--without-gossip", "--without-mingle"]
+    if queues == "webhooks":
+        app.set_current()
+        app.set_default()
+        app.worker_main([*argv, "--pool=threads", f"--concurrency={concurrency or WEBHOOK_THREADS}",
+                         f"--queues={settings.webhook_queue}", f"--hostname=framesentry-hooks-{os.getpid()}@%h"])
+        return
+    upgrade(ctx.db.engine)
+    ctx.worker_id = presence.new_worker_id()
+    beat = presence.Presence(settings, ctx.worker_id) if presence.supported(settings) else None
+    if beat is not None:
+        beat.start()
+    requeue(app, stale_only=True)  # jobs of a worker that stopped beating long ago: back now
+    sweeper = Sweeper(app)
+    sweeper.start()  # and jobs of a worker that died just now, as soon as its presence key expires
+    hooks = None
+    if queues == "all":
+        hooks = subprocess.Popen([sys.executable, "-m", "framesentry", "worker", "--queues", "webhooks",
+                                  "--log-level", log_level, "--parent", str(os.getpid())])
     if settings.worker_metrics_port:
         port = exposition.serve_worker_metrics(settings.host, settings.worker_metrics_port)
         typer.echo(f"worker metrics on http://{settings.host}:{port}/metrics", err=True)
     app.set_current()
     app.set_default()
-    app.worker_main([
-        "worker",
-        f"--pool={pool}",
-        f"--concurrency={concurrency or settings.worker_concurrency}",
-        f"--loglevel={log_level.upper()}",
-        f"--queues={settings.queue_name}",
-        f"--hostname=framesentry-{os.getpid()}@%h",
-        "--without-gossip",
-        "--without-mingle",
-    ])
+    try:
+        app.worker_main([
+            *argv,
+            f"--pool={pool}",
+            f"--concurrency={concurrency or settings.worker_concurrency}",
+            f"--queues={settings.queue_name}",
+            f"--hostname=framesentry-{os.getpid()}@%h",
+        ])
+    finally:
+        sweeper.stop()
+        if beat is not None:
+            beat.stop()
+        if hooks is not None:
+            hooks.terminate()
+            hooks.wait(30)
 
 
 def _own_logging(fmt: Literal["plain", "json"], level: str) -> None:

@@ -29,7 +29,9 @@ def transport_options(settings: Settings) -> dict[str, Any]:
         # Sweep for messages of dead workers often enough to honour a short visibility timeout.
         "unacked_restore_interval": max(1, min(60, round(visibility / 5))),
         "unacked_restore_throttle": 1,
-        "socket_connect_timeout": 5,
+        "socket_connect_timeout": settings.broker_timeout_s,
+        # A broker that accepts but never answers must not hang a publish (an upload) for minutes.
+        "socket_timeout": settings.broker_timeout_s,
     }
     if settings.broker_key_prefix:
         options["global_keyprefix"] = settings.broker_key_prefix
@@ -43,6 +45,7 @@ def create_celery(settings: Settings, context: JobContext | None = None) -> Cele
         broker_url=settings.broker_url or MEMORY_BROKER,
         broker_transport_options=transport_options(settings),
         broker_connection_retry_on_startup=True,
+        broker_connection_timeout=settings.broker_timeout_s,
         result_backend=None,
         task_ignore_result=True,
         task_store_errors_even_if_ignored=False,
@@ -74,4 +77,4 @@ def create_celery(settings: Settings, context: JobContext | None = None) -> Cele
 def enqueue_analysis(app: Celery, analysis_id: str, queue: str) -> None:
     """Publish one analysis job (raises kombu/redis errors when the broker is unreachable)."""
     app.send_task(ANALYZE, args=[analysis_id], queue=queue, retry=True,
-                  retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})
+                  retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5})

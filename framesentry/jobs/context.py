@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -69,6 +70,9 @@ class JobContext:
         self.analyzer: Analyzer = analyzer or PipelineAnalyzer(settings)
         self.storage: MediaStorage = storage or LocalStorage(settings.media_dir)
         self._database = database
+        self.worker_id: str | None = None
+        """Set by ``framesentry worker``: the process's presence id, written into every lease it takes (kept in
+        prefork children, so a lease names the worker process whose death frees it)."""
         self.shutting_down = threading.Event()
         """Set by an embedded server that is stopping: running jobs hand themselves back to the queue."""
 
@@ -81,6 +85,11 @@ class JobContext:
     @cached_property
     def worker_name(self) -> str:
         return f"{socket.gethostname()}:{os.getpid()}"
+
+    def new_lease(self) -> str:
+        """A lease for one claim: ``<worker id>|<host>:<pid>:<nonce>`` (no worker id in embedded mode)."""
+        lease = f"{self.worker_name}:{uuid.uuid4().hex[:8]}"
+        return f"{self.worker_id}|{lease}" if self.worker_id else lease
 
     def after_fork(self) -> None:
         """In a prefork child: forget the parent's pooled connections and identity."""

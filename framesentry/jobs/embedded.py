@@ -36,9 +36,12 @@ class _Controller(WorkController):
 class EmbeddedWorker:
     """Start/stop a one-thread Celery worker inside this process."""
 
-    def __init__(self, app: Celery, *, loglevel: str = "WARNING") -> None:
+    def __init__(self, app: Celery, *, loglevel: str = "WARNING", queue: str | None = None,
+                 recover: bool = True) -> None:
         self.app = app
         self.loglevel = loglevel
+        self.queue = queue or context_of(app).settings.queue_name
+        self.recover_on_start = recover
         self._controller: _Controller | None = None
         self._thread: threading.Thread | None = None
 
@@ -54,19 +57,20 @@ class EmbeddedWorker:
             pool="solo",
             concurrency=1,
             loglevel=self.loglevel,
-            hostname=f"embedded@{ctx.worker_name}",
-            queues=[ctx.settings.queue_name],
+            hostname=f"embedded-{self.queue}@{ctx.worker_name}",
+            queues=[self.queue],
             without_heartbeat=True,
             without_mingle=True,
             without_gossip=True,
             ready_callback=None,
         )
-        self._thread = threading.Thread(target=self._run, args=(self._controller,), name="framesentry-worker",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(self._controller,),
+                                        name=f"framesentry-worker-{self.queue}", daemon=True)
         self._thread.start()
         if not self._controller.ready.wait(timeout_s):
             raise RuntimeError("embedded worker did not start")
-        self.recover()
+        if self.recover_on_start:
+            self.recover()
 
     def _run(self, controller: _Controller) -> None:
         # Celery's tracer looks tasks up in the *current* app, which is per thread.

@@ -65,7 +65,7 @@ def _fail(ctx: JobContext, analysis_id: uuid.UUID, lease: str | None, exc_code: 
 def run_analysis(ctx: JobContext, analysis_id: uuid.UUID, *, retries_done: int = 0) -> JobOutcome:
     """Run the job if this worker can claim it. Never raises for expected faults."""
     settings = ctx.settings
-    lease = f"{ctx.worker_name}:{uuid.uuid4().hex[:8]}"
+    lease = ctx.new_lease()
     stale_before = utcnow() - timedelta(seconds=3 * settings.job_heartbeat_s)
     with ctx.db.transaction() as session:
         claim = repo.claim(session, analysis_id, lease, stale_before)

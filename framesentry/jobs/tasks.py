@@ -83,7 +83,7 @@ def register_tasks(app: Celery) -> None:
         record_gpu_memory()
         log.info("analysis %s: %s", analysis_id, outcome.kind)
         if outcome.notify:
-            app.send_task(DELIVER_WEBHOOK, args=[analysis_id, str(uuid.uuid4())], queue=settings.queue_name)
+            app.send_task(DELIVER_WEBHOOK, args=[analysis_id, str(uuid.uuid4())], queue=settings.webhook_queue)
         if outcome.kind in ("retry", "busy"):
             # Only transient faults use up the retry budget; waiting for another worker's lease does not.
             retries = transient_retries + 1 if outcome.kind == "retry" else transient_retries

@@ -160,6 +160,35 @@ def _check_caps(path: Path, info: MediaInfo, settings: Settings) -> None:
             width=v.width,
             height=v.height,
         )
+    if v is not None:
+        _check_decode_cost(path, v, info.duration_s, settings)
+
+
+ASSUMED_FPS = 30.0
+"""Frame rate assumed for the cost check when the container does not say."""
+
+
+def _check_decode_cost(path: Path, v: VideoInfo, duration_s: float | None, settings: Settings) -> None:
+    """Every frame is decoded (sampling happens after decoding), so the worker time a file costs grows with its
+    decoded pixels, not its bytes: an 800 KB 8K clip of a still picture costs minutes. Cap both the rate and
+    the total."""
+    fps = v.fps if v.fps and v.fps > 0 else ASSUMED_FPS
+    rate = v.width * v.height * fps
+    if rate > settings.max_pixels_per_s:
+        raise MediaLimitError(
+            f"'{path.name}' is {v.width}x{v.height} at {fps:g} fps, {rate / 1e6:,.0f} M pixels per second to "
+            f"decode; the limit is {settings.max_pixels_per_s / 1e6:,.0f} M. Please export it at a lower resolution "
+            "or frame rate.",
+            pixels_per_s=rate, limit_pixels_per_s=settings.max_pixels_per_s,
+        )
+    frames = v.frame_count if v.frame_count > 0 else (duration_s or 0.0) * fps
+    total = v.width * v.height * frames
+    if total > settings.max_total_pixels:
+        raise MediaLimitError(
+            f"'{path.name}' has {total / 1e9:,.1f} G pixels to decode; the limit is "
+            f"{settings.max_total_pixels / 1e9:,.1f} G. Please trim it or lower its resolution or frame rate.",
+            total_pixels=total, limit_total_pixels=settings.max_total_pixels,
+        )
 
 
 def _check_pixels_early(path: Path, stream: VideoStream, settings: Settings) -> None:

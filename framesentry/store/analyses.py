@@ -343,3 +343,54 @@ def count_by_status(session: Session) -> dict[str, int]:
     """How many analyses are in each status (the queue depth is ``queued``; read by ``/metrics``)."""
     rows = session.execute(select(Analysis.status, func.count()).group_by(Analysis.status))
     return {str(status): int(n) for status, n in rows}
+
+
+# --- outbox and sweeper ------------------------------------------------------------------------------------------
+
+
+def mark_enqueued(session: Session, analysis_id: uuid.UUID) -> None:
+    """The job's message was published (the outbox marker the sweeper reads)."""
+    session.execute(
+        update(Analysis).where(Analysis.id == analysis_id).values(enqueued_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def unpublished_ids(session: Session, created_before: datetime, published_before: datetime) -> list[uuid.UUID]:
+    """Queued jobs nobody will take: never published (older than ``created_before``: the API died between its
+    commit and the publish), or published before ``published_before`` and still queued (the broker may have
+    lost the message). Oldest first."""
+    return list(
+        session.scalars(
+            select(Analysis.id)
+            .where(
+                Analysis.status == AnalysisStatus.QUEUED.value,
+                or_(
+                    Analysis.enqueued_at.is_(None) & (Analysis.created_at < created_before),
+                    Analysis.enqueued_at < published_before,
+                ),
+            )
+            .order_by(Analysis.created_at)
+            .limit(1000)
+        )
+    )
+
+
+def running_leases(session: Session) -> list[tuple[uuid.UUID, str]]:
+    """(id, lease) of every running job, for checking whether the lease's worker still exists."""
+    rows = session.execute(
+        select(Analysis.id, Analysis.worker).where(Analysis.status == AnalysisStatus.RUNNING.value)
+    ).all()
+    return [(row.id, row.worker) for row in rows if row.worker]
+
+
+def release_lease(session: Session, analysis_id: uuid.UUID, lease: str) -> bool:
+    """Hand a job whose worker is gone back to the queue (only if ``lease`` still holds it)."""
+    result = session.execute(
+        update(Analysis)
+        .where(_owned(analysis_id, lease))
+        .values(status=AnalysisStatus.QUEUED.value, stage="reclaimed", worker=None, enqueued_at=None,
+                updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1

@@ -109,6 +109,7 @@ async def create_analysis(
 
     Returns 202 with the analysis id and links; follow ``links.self`` for status, progress and the result.
     """
+    services.check_upload_quota(owner.rate_key(request.client.host if request.client else None))
     length = request.headers.get("content-length")
     done = await submit(
         services,
