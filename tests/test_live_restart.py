@@ -10,6 +10,7 @@ started again, and each key must be live again with a new session that scores, w
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -82,9 +83,15 @@ def scoring_session(client: httpx.Client, key_id: int, not_id: str | None = None
     return None
 
 
+def series_rows(client: httpx.Client, stream_id: str) -> int:
+    series = client.get(f"/v1/streams/{stream_id}/series", params={"bucket": 1}).json()
+    return sum(int(b["count"]) for b in series["buckets"])
+
+
 def test_killed_server_comes_back_and_publishers_resume(tmp_path: Path, live_flv: Path, spawn: Any) -> None:
     port, rtmp_port = free_port(), free_port()
-    env = service_env(work_dir=tmp_path, live_enabled="true", rtmp_port=rtmp_port, torch_threads=1)
+    env = service_env(work_dir=tmp_path, live_enabled="true", rtmp_port=rtmp_port, torch_threads=1,
+                      log_format="json")
     server = spawn(["serve", "--port", str(port)], env, "serve")
     wait_ready(server, "Uvicorn running", timeout_s=180)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
@@ -94,6 +101,8 @@ def test_killed_server_comes_back_and_publishers_resume(tmp_path: Path, live_flv
         before = {k["id"]: wait_for(lambda k=k: scoring_session(client, k["id"]), 90, f"key {k['id']} scoring")
                   for k in keys}
 
+        for old in before.values():  # some score rows flushed (every LIVE_SERIES_FLUSH_S) before the crash
+            wait_for(lambda old=old: series_rows(client, old["id"]), 30, f"series rows of {old['id']}")
         server.kill_group()  # SIGKILL: no goodbye to the publishers, the rows stay 'live'
         wait_for(lambda: all(p.starts >= 2 for p in publishers), 30, "every publisher to notice and retry")
 
@@ -113,9 +122,12 @@ def test_killed_server_comes_back_and_publishers_resume(tmp_path: Path, live_flv
             closed = (sessions[old["id"]]["state"], sessions[old["id"]]["end_reason"])
             assert closed in {("failed", "server_restarted"), ("ended", "replaced")}, closed
             assert sessions[old["id"]]["windows_scored"] > 0  # its numbers up to the last heartbeat are kept
-            series = client.get(f"/v1/streams/{old['id']}/series", params={"bucket": 1}).json()
-            assert sum(b["count"] for b in series["buckets"]) > 0  # and so is its score series
+            assert series_rows(client, old["id"]) > 0  # and so is its score series
             assert [s["state"] for s in sessions.values()].count("live") == 1
+        # The publisher connections' JSON log lines carry the session they feed.
+        logged = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+        for new in after.values():
+            assert any(e.get("stream_id") == new["id"] and "RTMP publisher" in e["msg"] for e in logged), new["id"]
         metrics = client.get("/metrics").text
         assert f'framesentry_live_streams{{source="rtmp"}} {float(STREAMS)}' in metrics
         assert resumed_in_s < 60
