@@ -216,3 +216,20 @@ def test_gpu_memory_is_read_only_where_torch_already_runs_cuda() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr[-2000:]
+
+
+def test_a_starting_worker_removes_metric_folders_of_dead_workers(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from framesentry.obs.exposition import _remove_dead
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"worker-{int(gone.stdout)}-x1"
+    alive = tmp_path / f"worker-{os.getpid()}-x2"
+    for folder in (dead, alive):
+        folder.mkdir()
+        (folder / "histogram_1.db").write_bytes(b"")
+    _remove_dead(tmp_path)
+    assert not dead.exists() and alive.exists()
