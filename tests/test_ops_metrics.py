@@ -160,9 +160,15 @@ def test_route_template_of_nested_routers_and_unmatched_paths() -> None:
     from framesentry.obs.metrics import metrics
 
     inner = APIRouter()
+    lines = io.StringIO()
+    logger = logging.getLogger(f"framesentry.test.{uuid.uuid4().hex[:6]}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(logs.make_handler("json", lines))
 
     @inner.get("/things/{thing_id}")
-    def thing(thing_id: str) -> dict[str, str]:
+    async def thing(thing_id: str) -> dict[str, str]:
+        logger.info("looking at %s", thing_id)
         return {"id": thing_id}
 
     v1 = APIRouter(prefix="/v9")
@@ -173,8 +179,57 @@ def test_route_template_of_nested_routers_and_unmatched_paths() -> None:
     histogram = metrics().request_seconds
     before = histogram.labels("GET", "/v9/things/{thing_id}", "200")._sum.get()
     with TestClient(app) as client:
-        assert client.get("/v9/things/abc").status_code == 200
+        res = client.get("/v9/things/abc")
+        assert res.status_code == 200
         assert client.get("/v9/nothing-here").status_code == 404
+        mine = client.get("/v9/things/def", headers={"X-Request-ID": "caller-7"})
+        assert mine.headers["x-request-id"] == "caller-7"
+        odd = client.get("/v9/things/ghi", headers={"X-Request-ID": "no spaces or {braces} please"})
+        assert len(odd.headers["x-request-id"]) == 32  # not a token: replaced
+    logged = [json.loads(line) for line in lines.getvalue().splitlines()]
+    assert [(e["msg"], e["request_id"]) for e in logged] == [
+        ("looking at abc", res.headers["x-request-id"]), ("looking at def", "caller-7"),
+        ("looking at ghi", odd.headers["x-request-id"])]
     assert histogram.labels("GET", "/v9/things/{thing_id}", "200")._sum.get() > before
     families = {s.labels["route"] for f in histogram.collect() for s in f.samples}
     assert "unmatched" in families and not any("abc" in r for r in families)
+
+
+def test_gpu_memory_is_read_only_where_torch_already_runs_cuda() -> None:
+    """A scrape never imports torch nor initialises CUDA; on this CPU machine the gauge stays empty."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from framesentry.obs.metrics import metrics, record_gpu_memory\n"
+        "record_gpu_memory()\n"
+        "assert 'torch' not in sys.modules, 'a scrape imported torch'\n"
+        "import torch\n"
+        "record_gpu_memory()\n"
+        "samples = [s for f in metrics().gpu_memory_bytes.collect() for s in f.samples]\n"
+        "if torch.cuda.is_available() and torch.cuda.is_initialized():\n"
+        "    assert samples\n"
+        "else:\n"
+        "    assert not samples and not torch.cuda.is_initialized(), samples\n"
+        "print('ok', torch.cuda.is_available())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr[-2000:]
+
+
+def test_a_starting_worker_removes_metric_folders_of_dead_workers(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from framesentry.obs.exposition import _remove_dead
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"worker-{int(gone.stdout)}-x1"
+    alive = tmp_path / f"worker-{os.getpid()}-x2"
+    for folder in (dead, alive):
+        folder.mkdir()
+        (folder / "histogram_1.db").write_bytes(b"")
+    _remove_dead(tmp_path)
+    assert not dead.exists() and alive.exists()

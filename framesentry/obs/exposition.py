@@ -45,9 +45,23 @@ def use_multiprocess_dir(parent: Path | None = None) -> Path:
         raise RuntimeError("prometheus_client was imported before the multiprocess directory was set")
     if parent is not None:
         parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="framesentry-metrics-", dir=parent))
+        _remove_dead(parent)
+    path = Path(tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=parent))
     os.environ[MULTIPROC_ENV] = str(path)
     return path
+
+
+def _remove_dead(parent: Path) -> None:
+    """Drop the folders of workers that are gone (named ``worker-<pid>-*``), so restarts do not pile them up."""
+    import shutil
+
+    for folder in parent.glob("worker-*-*"):
+        try:
+            os.kill(int(folder.name.split("-")[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, PermissionError):
+            continue
 
 
 def serve_worker_metrics(host: str, port: int) -> int:
