@@ -17,9 +17,9 @@ RATE = 16000
 @pytest.fixture(scope="module")
 def utterances(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     """Real windows from four test-split LibriSpeech speakers and spoofs made now (espeak, flite, GL, LPC)."""
+    from framesentry.inference.audio.windows import tile_to
     from framesentry.lab.audio.dataset import list_bonafide, read_audio, split_of
     from framesentry.lab.audio.spoofgen import resynthesise, synthesise_tts
-    from framesentry.inference.audio.windows import tile_to
 
     rng = np.random.default_rng(11)
     test_files = [p for p, spk in list_bonafide(settings.shared_dir) if split_of(f"speaker:{spk}") == "test"]

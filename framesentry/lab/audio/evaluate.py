@@ -17,8 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from framesentry.config import Settings
-from framesentry.lab.audio.dataset import Clip, Corpus
 from framesentry.inference.metrics import equal_error_rate, expected_calibration_error, roc_auc
+from framesentry.lab.audio.dataset import Clip, Corpus
 
 
 def generator_report(scores: NDArray[np.float64], clips: Sequence[Clip]) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from framesentry.inference.audio.windows import tile_to
 from framesentry.lab.audio.augment import random_codec
 from framesentry.lab.audio.dataset import WINDOW, Clip, Corpus
-from framesentry.inference.audio.windows import tile_to
 
 
 def window_matrix(corpus: Corpus, clips: Sequence[Clip], kind: str = "clean") -> NDArray[np.int16]:

@@ -18,9 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from framesentry.config import Settings
+from framesentry.inference.metrics import equal_error_rate
 from framesentry.lab.audio.dataset import Clip, Corpus
 from framesentry.lab.audio.spoofgen import GENERATORS
-from framesentry.inference.metrics import equal_error_rate
 
 Log = Callable[[str], None]
 
@@ -47,10 +47,10 @@ def train_cnn(
     """
     import torch
 
-    from framesentry.lab.audio.augment import random_channel
     from framesentry.inference.audio.detector import cnn_logits
-    from framesentry.lab.audio.features import to_float
     from framesentry.inference.audio.spectral import SpectralCNN
+    from framesentry.lab.audio.augment import random_channel
+    from framesentry.lab.audio.features import to_float
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -155,13 +155,13 @@ def train_audio(
     log: Log = print,
 ) -> dict[str, Any]:
     """Build/complete the corpus, train, fuse, calibrate, evaluate and write the model artefacts."""
-    from framesentry.lab.audio.card import write_artifacts
     from framesentry.inference.audio.detector import cnn_logits
-    from framesentry.lab.audio.evaluate import calibration_report, generator_report
-    from framesentry.lab.audio.features import aasist_scores, ensure_codec_copies, to_float, window_matrix
     from framesentry.inference.audio.fusion import apply_fusion, fit_fusion, raw_features
     from framesentry.inference.audio.residual import residual_peakiness
     from framesentry.inference.calibration import fit_temperature
+    from framesentry.lab.audio.card import write_artifacts
+    from framesentry.lab.audio.evaluate import calibration_report, generator_report
+    from framesentry.lab.audio.features import aasist_scores, ensure_codec_copies, to_float, window_matrix
 
     corpus = Corpus(Corpus.default_root(settings.work_dir, "tiny" if tiny else "full"))
     log(f"corpus: {corpus.root}")
