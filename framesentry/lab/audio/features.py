@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,9 +54,9 @@ def ensure_codec_copies(
         tags[c.id] = tag
         if k % 200 == 0:
             log(f"  codec copies: {k + 1}/{len(todo)}")
-            tags_path.write_text(json.dumps(tags))
-    tags_path.write_text(json.dumps(tags))
-    return tags
+            _merge_write(tags_path, tags)  # several processes may build copies of different parts at once
+    _merge_write(tags_path, tags)
+    return {c.id: tags[c.id] for c in clips}
 
 
 def aasist_scores(
@@ -90,7 +91,7 @@ def aasist_scores(
     return np.asarray([cache[c.id] for c in clips], dtype=np.float64)
 
 
-def _merge_write(path: Path, cache: dict[str, float]) -> None:
+def _merge_write(path: Path, cache: dict[str, Any]) -> None:
     """Merge with what another process may have written meanwhile, then replace the file atomically."""
     if path.is_file():
         with contextlib.suppress(ValueError):  # a torn file is simply recomputed

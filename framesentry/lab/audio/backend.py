@@ -1,0 +1,177 @@
+"""Audio detector v3: frozen front ends (Whisper tiny.en encoder, the v2 spectral CNN's logit, LPC-residual
+peakiness) and a logistic-regression back end, trained and measured on corpus v3.
+
+Why this shape: with every front end frozen, training is one regularised linear fit on cached features,
+so the leave-one-generator-out table (train without G, test on G) is eight refits of seconds each instead of
+eight network trainings, which two shared CPU cores cannot afford. The Whisper encoder never saw any spoof,
+so it cannot have memorised a generator; the v2 CNN saw espeak, flite, Griffin-Lim and LPC, so LOGO rows for
+those four are also reported with the Whisper-only back end (``frozen_only``), whose front end saw none.
+
+Feature caches (``features-<kind>-<key>.npz`` in the corpus folder) hold, per clip, the CNN logit, the two
+residual statistics and the 768 pooled Whisper features of one audio version (``kind``):
+- ``clean``: the cached window;
+- ``codec``: one MP3/AAC/Opus round trip (``features.ensure_codec_copies``);
+- ``aug``: that codec copy plus reverberation, band limit, noise and gain (``augment.channel_copy``),
+  the same random recipe for both classes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from framesentry.inference.metrics import equal_error_rate
+from framesentry.lab.audio.dataset import Clip, Corpus
+from framesentry.lab.audio.spoofgen import GENERATORS
+
+Log = Callable[[str], None]
+C_GRID = (0.003, 0.01, 0.03, 0.1)
+FEATURES = ["cnn", "res_log_kurt", "res_log_crest", "whisper"]
+FROZEN_ONLY = ["whisper"]
+
+
+def windows_of(corpus: Corpus, clips: Sequence[Clip], kind: str, seed: int = 0) -> NDArray[np.float32]:
+    """``[N, 64600]`` float windows of one audio version (``clean``, ``codec`` or ``aug``)."""
+    from framesentry.lab.audio.augment import channel_copy
+    from framesentry.lab.audio.features import to_float, window_matrix
+
+    if kind in ("clean", "codec"):
+        return to_float(window_matrix(corpus, clips, kind))
+    base = to_float(window_matrix(corpus, clips, "codec"))
+    out = np.empty_like(base)
+    for i, c in enumerate(clips):
+        rng = np.random.default_rng(int(hashlib.sha1(f"aug:{c.id}".encode()).hexdigest()[:8], 16) ^ seed)
+        out[i] = channel_copy(base[i], rng)
+    return out
+
+
+class FrontEnd:
+    """The frozen front ends of a detector: its spectral CNN (through its engine) and the Whisper encoder."""
+
+    def __init__(self, detector: Any) -> None:
+        from framesentry.inference.audio.whisper import WhisperFeatures
+
+        self.detector = detector
+        self.whisper = detector.whisper or WhisperFeatures()
+        self.key = f"{detector.card['weights_sha256'][:8]}-{self.whisper.compute_type}"
+
+    def cnn_logits(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
+        return np.asarray(self.detector.cnn_logits(x), dtype=np.float64)
+
+
+class FeatureCache:
+    """Per-clip front-end features of one audio version, computed once and kept in an ``.npz``."""
+
+    def __init__(self, corpus: Corpus, kind: str, front: FrontEnd) -> None:
+        self.corpus, self.kind, self.det = corpus, kind, front
+        self.path = corpus.root / f"features-{kind}-{front.key}.npz"
+        self.data: dict[str, NDArray[np.float64]] = {}
+        if self.path.is_file():
+            with np.load(self.path) as z:
+                ids = [str(i) for i in z["ids"]]
+                self.data = {i: z["x"][k] for k, i in enumerate(ids)}
+
+    def _save(self) -> None:
+        ids = sorted(self.data)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, ids=np.asarray(ids), x=np.stack([self.data[i] for i in ids]))
+        os.replace(tmp, self.path)
+
+    def get(self, clips: Sequence[Clip], log: Log = print, chunk: int = 32) -> NDArray[np.float64]:
+        """``[N, 3 + 768]``: cnn logit, residual kurtosis and crest, Whisper mean/std (computed if missing)."""
+        from framesentry.inference.audio.residual import residual_peakiness
+
+        todo = [c for c in clips if c.id not in self.data]
+        t0 = time.time()
+        for k in range(0, len(todo), chunk):
+            part = todo[k : k + chunk]
+            x = windows_of(self.corpus, part, self.kind)
+            feats = np.concatenate([self.det.cnn_logits(x)[:, None], residual_peakiness(x), self.det.whisper(x)],
+                                   axis=1)
+            self.data.update({c.id: f for c, f in zip(part, feats, strict=True)})
+            self._save()
+            log(f"  features {self.kind}: {min(k + chunk, len(todo))}/{len(todo)} ({time.time() - t0:.0f} s)")
+        return np.stack([self.data[c.id] for c in clips]) if clips else np.zeros((0, 3 + 768))
+
+
+def columns(x: NDArray[np.float64], features: Sequence[str]) -> NDArray[np.float64]:
+    """The raw-feature columns a back end uses, laid out as ``fusion.raw_features`` does."""
+    cols = {"cnn": x[:, :1], "res_log_kurt": x[:, 1:2], "res_log_crest": x[:, 2:3], "whisper": x[:, 3:]}
+    return np.concatenate([cols[f] for f in features], axis=1)
+
+
+def labels(clips: Sequence[Clip]) -> NDArray[np.int64]:
+    return np.asarray([c.label for c in clips], dtype=np.int64)
+
+
+def fit(x: NDArray[np.float64], y: NDArray[np.int64], features: list[str], c: float) -> dict[str, Any]:
+    from framesentry.inference.audio.fusion import fit_linear
+
+    if "whisper" not in features:
+        raise ValueError("the v3 back end always uses the Whisper block")
+    return fit_linear(columns(x, features), y, list(features), c)
+
+
+def score(cfg: dict[str, Any], x: NDArray[np.float64]) -> NDArray[np.float64]:
+    from framesentry.inference.audio.fusion import apply_fusion
+
+    return apply_fusion(cfg, columns(x, cfg["features"]))
+
+
+def choose_c(
+    xtr: NDArray[np.float64], ytr: NDArray[np.int64], xva: NDArray[np.float64], yva: NDArray[np.int64],
+    features: list[str], log: Log = print,
+) -> tuple[float, dict[str, float]]:
+    """Regularisation with the lowest validation EER (ties: the stronger regularisation)."""
+    results = {}
+    for c in C_GRID:
+        results[str(c)] = equal_error_rate(score(fit(xtr, ytr, features, c), xva), yva)[0]
+        log(f"  C={c}: val EER {results[str(c)]:.3%}")
+    best = min(C_GRID, key=lambda c: (results[str(c)], c))
+    return best, results
+
+
+def logo_table(
+    train: tuple[Sequence[Clip], NDArray[np.float64]],
+    test: tuple[Sequence[Clip], NDArray[np.float64]],
+    held_out_pool: tuple[Sequence[Clip], NDArray[np.float64]],
+    features: list[str],
+    c: float,
+    log: Log = print,
+) -> dict[str, Any]:
+    """Train without G, test on the test speakers' bona fide vs every clip of G (none of G was seen).
+
+    ``held_out_pool`` holds all clips of every generator (any split), ``test`` the test bona fide. Pooled: the
+    EER over the union of the eight (bona fide, G) score sets, each scored by the model that never saw G.
+    """
+    tr_clips, xtr = train
+    te_clips, xte = test
+    pool_clips, xpool = held_out_pool
+    gtr = np.asarray([c.generator for c in tr_clips])
+    real_te = np.asarray([c.generator == "bonafide" for c in te_clips])
+    gpool = np.asarray([c.generator for c in pool_clips])
+    ytr = labels(tr_clips)
+    out: dict[str, Any] = {"per_generator": {}}
+    all_s, all_y = [], []
+    for g in GENERATORS:
+        keep = gtr != g
+        cfg = fit(xtr[keep], ytr[keep], features, c)
+        s_real, s_fake = score(cfg, xte[real_te]), score(cfg, xpool[gpool == g])
+        s = np.concatenate([s_real, s_fake])
+        y = np.concatenate([np.zeros(s_real.size, np.int64), np.ones(s_fake.size, np.int64)])
+        eer = equal_error_rate(s, y)[0] if s_fake.size else float("nan")
+        out["per_generator"][g] = {"eer": eer, "n_spoof": int(s_fake.size), "n_bonafide": int(s_real.size)}
+        all_s.append(s)
+        all_y.append(y)
+        log(f"  LOGO {g}: EER {eer:.3%} ({s_fake.size} spoofs)")
+    out["pooled_eer"] = equal_error_rate(np.concatenate(all_s), np.concatenate(all_y))[0]
+    out["mean_eer"] = float(np.nanmean([v["eer"] for v in out["per_generator"].values()]))
+    out["features"] = list(features)
+    out["C"] = c
+    return out
