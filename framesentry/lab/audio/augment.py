@@ -71,11 +71,17 @@ def _delay(x: NDArray[np.float32], z: NDArray[np.float32], max_lag: int = 4000) 
     return lo + int(np.argmax(fine))
 
 
-def random_codec(x: NDArray[np.float32], rng: np.random.Generator) -> tuple[NDArray[np.float32], str]:
-    """One random lossy round trip (codec and bitrate drawn from common upload settings)."""
+def codec_choice(rng: np.random.Generator) -> tuple[str, int, int, str]:
+    """``(codec, bitrate, container rate, tag)`` drawn from common upload settings."""
     codec, _fmt, rate = CODECS[int(rng.integers(len(CODECS)))]
     bitrate = int(rng.choice([24000, 32000, 48000, 64000, 96000, 128000]))
-    return codec_roundtrip(x, codec, bitrate, rate), f"{codec}@{bitrate // 1000}k"
+    return codec, bitrate, rate, f"{codec}@{bitrate // 1000}k"
+
+
+def random_codec(x: NDArray[np.float32], rng: np.random.Generator) -> tuple[NDArray[np.float32], str]:
+    """One random lossy round trip (codec and bitrate drawn from common upload settings)."""
+    codec, bitrate, rate, tag = codec_choice(rng)
+    return codec_roundtrip(x, codec, bitrate, rate), tag
 
 
 def random_channel(x: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:

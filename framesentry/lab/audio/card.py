@@ -192,7 +192,7 @@ def write_v3_artifacts(
             "up to 3 windows per file",
             "spoof_generators": ["espeak", "flite", "griffinlim", "lpc", "kokoro", "piper", "hifigan", "lpcnet"],
             "split": "by speaker hash 70/15/15; resynthesised spoofs stay with their source speaker; TTS by hash",
-            "augmentation": "both classes alike: clean + one augmented copy per train/val clip (MP3/AAC/Opus round "
+            "augmentation": "both classes alike: clean + one augmented copy per train clip (MP3/AAC/Opus round "
             "trip, reverberation half the time, band limit, noise 10-40 dB SNR, gain)",
             "counts": metrics.get("corpus", {}),
         },
@@ -217,7 +217,7 @@ def render_v3_markdown(card: dict[str, Any]) -> str:
         "window of the last layer, 768 values; int8 CTranslate2), the logit of the v2 spectral CNN "
         f"(`{card['cnn_from']}`, frozen, weights sha256 `{card['weights_sha256'][:12]}`) and LPC-residual "
         "peakiness, combined by an L2 logistic regression (C chosen on the validation speakers) and "
-        "calibrated by Platt scaling on validation (clean, codec and augmented copies).",
+        "calibrated by Platt scaling on validation (clean and codec copies).",
         "",
         "## Data",
         "",

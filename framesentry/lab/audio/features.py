@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from framesentry.inference.audio.windows import tile_to
-from framesentry.lab.audio.augment import random_codec
+from framesentry.lab.audio.augment import codec_choice, random_codec
 from framesentry.lab.audio.dataset import WINDOW, Clip, Corpus
 
 
@@ -45,12 +45,19 @@ def ensure_codec_copies(
     root.mkdir(parents=True, exist_ok=True)
     tags_path = root / "tags.json"
     tags: dict[str, str] = json.loads(tags_path.read_text()) if tags_path.is_file() else {}
+    def rng_of(c: Clip) -> np.random.Generator:
+        return np.random.default_rng(int(hashlib.sha1(f"codec:{c.id}".encode()).hexdigest()[:8], 16) ^ seed)
+
+    for c in clips:  # a copy saved by a process that stopped before writing its tag: the tag is re-derived
+        if c.id not in tags and (root / f"{c.id}.npy").is_file():
+            tags[c.id] = codec_choice(rng_of(c))[3]
     todo = [c for c in clips if not (root / f"{c.id}.npy").is_file() or c.id not in tags]
     for k, c in enumerate(todo):
-        rng = np.random.default_rng(int(hashlib.sha1(f"codec:{c.id}".encode()).hexdigest()[:8], 16) ^ seed)
+        rng = rng_of(c)
         x = tile_to(corpus.audio(c), WINDOW)
         y, tag = random_codec(x, rng)
-        np.save(root / f"{c.id}.npy", (np.clip(y, -1, 1) * 32767).astype(np.int16))
+        np.save(root / f"{c.id}.tmp.npy", (np.clip(y, -1, 1) * 32767).astype(np.int16))
+        os.replace(root / f"{c.id}.tmp.npy", root / f"{c.id}.npy")  # a stopped process leaves no torn copy
         tags[c.id] = tag
         if k % 200 == 0:
             log(f"  codec copies: {k + 1}/{len(todo)}")

@@ -40,7 +40,7 @@ def load_features(corpus: Corpus, front: FrontEnd, log: Log) -> dict[str, Any]:
     ensure_codec_copies(corpus, corpus.clips, log=log)
     caches = {k: FeatureCache(corpus, k, front) for k in ("clean", "codec", "aug")}
     d: dict[str, Any] = {sp: corpus.select(sp) for sp in ("train", "val", "test")}
-    for kind, splits in (("clean", ("test", "val", "train")), ("codec", ("test", "val")), ("aug", ("val", "train"))):
+    for kind, splits in (("clean", ("test", "val", "train")), ("codec", ("test", "val")), ("aug", ("train",))):
         for sp in splits:
             d[f"{kind}_{sp}"] = caches[kind].get(d[sp], log=log)
     return d
@@ -93,8 +93,7 @@ def train_v3(settings: Settings, out_dir: Path, tiny: bool = False, log: Log = p
     c, c_eers = choose_c(xtr, ytr, xva, yva, FEATURES, log)
     cfg = fit(xtr, ytr, FEATURES, c)
     cfg["whisper_compute_type"] = front.whisper.compute_type
-    z_cal = np.concatenate([score(cfg, d[f"{k}_val"]) for k in ("clean", "codec", "aug")])
-    cal = fit_temperature(z_cal, np.concatenate([labels(d["val"])] * 3), fit_bias=True)
+    cal = fit_temperature(score(cfg, xva), yva, fit_bias=True)
     metrics: dict[str, Any] = {"C_grid_val_eer": c_eers, "C": c}
     metrics["test"] = test_report(cfg, cal, d, settings)
     metrics["val_eer"] = equal_error_rate(score(cfg, xva), yva)[0]
