@@ -70,6 +70,16 @@ def test_corpus_parts_are_reproducible_and_independent(settings: Settings, tmp_p
     real = {c.speaker: c.split for c in a.clips if c.label == 0}
     assert all(real[c.speaker] == c.split for c in resynth)  # a resynthesis stays with its speaker
     assert len(Corpus(tmp_path / "a").clips) == len(a.clips)
+    # Two shards make disjoint halves and write no manifest; an unsharded build then collects them as they are.
+    sharded = Corpus(tmp_path / "s")
+    for i in range(2):
+        sharded.build(settings.shared_dir, n_tts={"espeak": 2}, max_segments=1, max_files=3,
+                      parts=("espeak", "bonafide", "griffinlim"), shard=(i, 2), log=lambda m: None)
+    assert not (tmp_path / "s" / "parts" / "espeak.json").exists()
+    made = sorted(p.name for p in (tmp_path / "s" / "audio").glob("*.npy"))
+    c = build(tmp_path / "s")
+    assert sorted(p.name for p in (tmp_path / "s" / "audio").glob("*.npy")) == made  # nothing re-synthesised
+    assert [x.id for x in c.clips] == [x.id for x in a.clips]
     with pytest.raises(ValueError, match="unknown"):
         a.build(settings.shared_dir, parts=("nope",))
 

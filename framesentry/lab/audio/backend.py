@@ -11,8 +11,8 @@ Feature caches (``features-<kind>-<key>.npz`` in the corpus folder) hold, per cl
 residual statistics and the 768 pooled Whisper features of one audio version (``kind``):
 - ``clean``: the cached window;
 - ``codec``: one MP3/AAC/Opus round trip (``features.ensure_codec_copies``);
-- ``aug``: that codec copy plus reverberation, band limit, noise and gain (``augment.channel_copy``),
-  the same random recipe for both classes.
+- ``aug``: the clean window or (half of the clips) its codec copy, plus reverberation, band limit, noise and
+  gain (``augment.channel_copy``), the same random recipe for both classes.
 """
 
 from __future__ import annotations
@@ -27,13 +27,23 @@ import numpy as np
 from numpy.typing import NDArray
 
 from framesentry.inference.metrics import equal_error_rate
-from framesentry.lab.audio.dataset import Clip, Corpus
+from framesentry.lab.audio.dataset import WINDOW, Clip, Corpus
 from framesentry.lab.audio.spoofgen import GENERATORS
 
 Log = Callable[[str], None]
 C_GRID = (0.003, 0.01, 0.03, 0.1)
 FEATURES = ["cnn", "res_log_kurt", "res_log_crest", "whisper"]
 FROZEN_ONLY = ["whisper"]
+
+
+def _aug_rng(clip: Clip, seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(int(hashlib.sha1(f"aug:{clip.id}".encode()).hexdigest()[:8], 16) ^ seed)
+
+
+def aug_uses_codec(clip: Clip, seed: int = 0) -> bool:
+    """Whether a clip's augmented copy starts from its codec round trip (half of them: a codec copy costs
+    ~0.2 s of CPU, the budget here does not allow one for every train clip)."""
+    return bool(_aug_rng(clip, seed).random() < 0.5)
 
 
 def windows_of(corpus: Corpus, clips: Sequence[Clip], kind: str, seed: int = 0) -> NDArray[np.float32]:
@@ -43,11 +53,11 @@ def windows_of(corpus: Corpus, clips: Sequence[Clip], kind: str, seed: int = 0) 
 
     if kind in ("clean", "codec"):
         return to_float(window_matrix(corpus, clips, kind))
-    base = to_float(window_matrix(corpus, clips, "codec"))
-    out = np.empty_like(base)
+    out = np.empty((len(clips), WINDOW), dtype=np.float32)
     for i, c in enumerate(clips):
-        rng = np.random.default_rng(int(hashlib.sha1(f"aug:{c.id}".encode()).hexdigest()[:8], 16) ^ seed)
-        out[i] = channel_copy(base[i], rng)
+        rng = _aug_rng(c, seed)
+        source = "codec" if rng.random() < 0.5 else "clean"
+        out[i] = channel_copy(to_float(window_matrix(corpus, [c], source))[0], rng)
     return out
 
 

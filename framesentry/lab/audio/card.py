@@ -193,7 +193,7 @@ def write_v3_artifacts(
             "spoof_generators": ["espeak", "flite", "griffinlim", "lpc", "kokoro", "piper", "hifigan", "lpcnet"],
             "split": "by speaker hash 70/15/15; resynthesised spoofs stay with their source speaker; TTS by hash",
             "augmentation": "both classes alike: clean + one augmented copy per train clip (MP3/AAC/Opus round "
-            "trip, reverberation half the time, band limit, noise 10-40 dB SNR, gain)",
+            "trip for half of them, reverberation half the time, band limit, noise 10-40 dB SNR, gain)",
             "counts": metrics.get("corpus", {}),
         },
         "metrics": metrics,

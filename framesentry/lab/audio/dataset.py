@@ -141,12 +141,17 @@ class Corpus:
         resynth_segments: int = 1,
         max_files: int | None = None,
         parts: Sequence[str] = PARTS,
+        shard: tuple[int, int] = (0, 1),
         seed: int = 0,
         log: Callable[[str], None] = print,
     ) -> list[Clip]:
         """Create (or complete) the given parts: bona fide segments (up to ``max_segments`` per file), the
         resynthesis of each file's first ``resynth_segments`` segments by every resynthesis generator, and
-        ``n_tts`` utterances per TTS generator (``N_TTS`` by default)."""
+        ``n_tts`` utterances per TTS generator (``N_TTS`` by default).
+
+        ``shard=(i, n)``: make only every n-th clip (offset i) and leave the part manifests alone, so n
+        processes can share the slow neural generators; a final unsharded build then collects the clips
+        from their metadata files (``<id>.json`` beside each ``<id>.npy``) without synthesising them again."""
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         unknown = set(parts) - set(PARTS)
@@ -155,18 +160,19 @@ class Corpus:
         counts = n_tts if isinstance(n_tts, dict) else {g: n_tts if n_tts is not None else N_TTS[g]
                                                         for g in TTS_GENERATORS}
         files = self._files(shared_dir, max_files)
+        index, count = shard
         for part in parts:
             have = {c.id: c for c in self._read_part(part)}
             clips: list[Clip] = []
             if part in TTS_GENERATORS:
                 for j in range(counts.get(part, 0)):
                     tid = f"{part}-{j:04d}"
-                    if tid not in have:
-                        y, tag, _text = synthesise_tts(part, _rng(tid, seed))
-                        self._save(tid, segments(y, 1)[0])
-                        have[tid] = Clip(tid, 1, part, "tts", split_of(f"tts:{tid}"), tag)
-                    clips.append(have[tid])
-                    self._write_part(part, clips)  # after every clip: an interrupted build loses nothing
+                    if tid not in have and j % count == index:
+                        have[tid] = self._saved(tid) or self._make_tts(part, tid, seed)
+                    if tid in have:
+                        clips.append(have[tid])
+                    if count == 1:
+                        self._write_part(part, clips)  # after every clip: an interrupted build loses nothing
                     if j % 20 == 0:
                         log(f"  {part}: {j + 1}/{counts.get(part, 0)}")
             else:
@@ -176,23 +182,46 @@ class Corpus:
                 for k, (path, speaker) in enumerate(part_files):
                     split, base = split_of(f"speaker:{speaker}"), path.stem
                     ids = [f"{part}-{base}-{i}" for i in range(n_seg)]
-                    if ids[0] not in have:
+                    for cid in ids:
+                        saved = self._saved(cid) if cid not in have else None
+                        if saved is not None:
+                            have[cid] = saved
+                    if ids[0] not in have and k % count == index:
                         for i, seg in enumerate(segments(read_audio(path), n_seg)):
                             if part == "bonafide":
                                 self._save(ids[i], seg)
-                                have[ids[i]] = Clip(ids[i], 0, "bonafide", speaker, split, f"librispeech:{base}")
+                                have[ids[i]] = self._record(Clip(ids[i], 0, "bonafide", speaker, split,
+                                                                 f"librispeech:{base}"))
                             else:
                                 y, tag = resynthesise(part, seg, _rng(ids[i], seed))
                                 self._save(ids[i], y)
-                                have[ids[i]] = Clip(ids[i], 1, part, speaker, split, tag)
-                    clips += [have[i] for i in ids if i in have]
-                    self._write_part(part, clips)
+                                have[ids[i]] = self._record(Clip(ids[i], 1, part, speaker, split, tag))
+                    clips += [have[cid] for cid in ids if cid in have]
+                    if count == 1:
+                        self._write_part(part, clips)
                     if k % 25 == 0:
                         log(f"  {part}: {k + 1}/{len(part_files)} files")
-            self._write_part(part, clips)
+            if count == 1:
+                self._write_part(part, clips)
             log(f"  {part}: {len(clips)} clips")
         self.clips = self._load()
         return self.clips
+
+    def _make_tts(self, part: str, tid: str, seed: int) -> Clip:
+        y, tag, _text = synthesise_tts(part, _rng(tid, seed))
+        self._save(tid, segments(y, 1)[0])
+        return self._record(Clip(tid, 1, part, "tts", split_of(f"tts:{tid}"), tag))
+
+    def _record(self, clip: Clip) -> Clip:
+        """Write the clip's metadata beside its audio, so a build by another process (a shard) can reuse it."""
+        (self.audio_dir / f"{clip.id}.json").write_text(json.dumps(asdict(clip)))
+        return clip
+
+    def _saved(self, clip_id: str) -> Clip | None:
+        meta, audio = self.audio_dir / f"{clip_id}.json", self.audio_dir / f"{clip_id}.npy"
+        if meta.is_file() and audio.is_file():
+            return Clip(**json.loads(meta.read_text()))
+        return None
 
     def _read_part(self, part: str) -> list[Clip]:
         path = self.parts_dir / f"{part}.json"

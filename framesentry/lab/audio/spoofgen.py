@@ -52,12 +52,12 @@ ESPEAK_VARIANTS = ("", "+m1", "+m3", "+m5", "+f1", "+f2", "+f4", "+klatt", "+kla
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 
 
-def sentence(rng: np.random.Generator, n: int = 2) -> str:
-    """``n`` random, grammatical English sentences (enough for 3-8 s of speech)."""
+def sentence(rng: np.random.Generator, n: int = 2, short: bool = False) -> str:
+    """``n`` random, grammatical English sentences (enough for 3-8 s of speech; ``short``: ~2 s each)."""
     parts = []
     for _ in range(n):
-        s = (f"{rng.choice(_OPEN)}{rng.choice(_SUBJ)} {rng.choice(_VERB)} "
-             f"{rng.choice(_OBJ)} {rng.choice(_ADV)}.")
+        s = f"{rng.choice(_SUBJ)} {rng.choice(_VERB)} {rng.choice(_OBJ)}." if short else (
+            f"{rng.choice(_OPEN)}{rng.choice(_SUBJ)} {rng.choice(_VERB)} {rng.choice(_OBJ)} {rng.choice(_ADV)}.")
         parts.append(s[0].upper() + s[1:])
     return " ".join(parts)
 
@@ -188,14 +188,15 @@ def _match_length(y: NDArray[np.float32], n: int) -> NDArray[np.float32]:
 
 
 def synthesise_tts(generator: str, rng: np.random.Generator) -> tuple[NDArray[np.float32], str, str]:
-    """One TTS utterance: ``(audio, tag, text)``. Kokoro (~1.5x real time on one core) gets one sentence."""
+    """One TTS utterance: ``(audio, tag, text)``. Kokoro (~1.5x real time on one core) gets one short sentence
+    (tiled to the window like any short clip)."""
     from framesentry.lab.audio import neuralgen
 
     fns = {"espeak": espeak, "flite": flite, "kokoro": neuralgen.kokoro, "piper": neuralgen.piper}
     fn = fns.get(generator)
     if fn is None:
         raise ValueError(f"not a TTS generator: {generator}")
-    text = sentence(rng, n=1 if generator == "kokoro" else int(rng.integers(1, 3)))
+    text = sentence(rng, n=1, short=True) if generator == "kokoro" else sentence(rng, n=int(rng.integers(1, 3)))
     audio, tag = fn(text, rng)
     return audio, tag, text
 

@@ -24,6 +24,7 @@ from framesentry.lab.audio.backend import (
     FeatureCache,
     FrontEnd,
     Log,
+    aug_uses_codec,
     choose_c,
     fit,
     labels,
@@ -37,7 +38,8 @@ def load_features(corpus: Corpus, front: FrontEnd, log: Log) -> dict[str, Any]:
     """Clips per split and their feature matrices per audio version (see ``backend``)."""
     from framesentry.lab.audio.features import ensure_codec_copies
 
-    ensure_codec_copies(corpus, corpus.clips, log=log)
+    need = [c for c in corpus.clips if c.split in ("val", "test") or aug_uses_codec(c)]
+    ensure_codec_copies(corpus, need, log=log)
     caches = {k: FeatureCache(corpus, k, front) for k in ("clean", "codec", "aug")}
     d: dict[str, Any] = {sp: corpus.select(sp) for sp in ("train", "val", "test")}
     for kind, splits in (("clean", ("test", "val", "train")), ("codec", ("test", "val")), ("aug", ("train",))):
