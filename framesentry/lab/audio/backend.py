@@ -11,8 +11,9 @@ Feature caches (``features-<kind>-<key>.npz`` in the corpus folder) hold, per cl
 residual statistics and the 768 pooled Whisper features of one audio version (``kind``):
 - ``clean``: the cached window;
 - ``codec``: one MP3/AAC/Opus round trip (``features.ensure_codec_copies``);
-- ``aug``: the clean window or (half of the clips) its codec copy, plus reverberation, band limit, noise and
-  gain (``augment.channel_copy``), the same random recipe for both classes.
+- ``aug``: for half of the train clips (``has_aug``), the clean window or (half of those) its codec copy,
+  plus reverberation, band limit, noise and gain (``augment.channel_copy``), the same random recipe for both
+  classes.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ FROZEN_ONLY = ["whisper"]
 
 def _aug_rng(clip: Clip, seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(int(hashlib.sha1(f"aug:{clip.id}".encode()).hexdigest()[:8], 16) ^ seed)
+
+
+def has_aug(clip: Clip) -> bool:
+    """Whether a train clip gets an augmented copy (half of them, by a hash of the id: the CPU budget here)."""
+    return int(hashlib.sha1(f"has-aug:{clip.id}".encode()).hexdigest()[:8], 16) % 2 == 0
 
 
 def aug_uses_codec(clip: Clip, seed: int = 0) -> bool:
@@ -76,37 +82,53 @@ class FrontEnd:
 
 
 class FeatureCache:
-    """Per-clip front-end features of one audio version, computed once and kept in an ``.npz``."""
+    """Per-clip front-end features of one audio version, computed once and kept in ``.npz`` files.
 
-    def __init__(self, corpus: Corpus, kind: str, front: FrontEnd) -> None:
-        self.corpus, self.kind, self.det = corpus, kind, front
-        self.path = corpus.root / f"features-{kind}-{front.key}.npz"
+    ``shard=(i, n)``: compute only the clips whose id hashes to ``i`` mod ``n`` and keep them in a file of
+    their own, so ``n`` processes can fill the cache at once; every cache reads all files of its kind."""
+
+    def __init__(self, corpus: Corpus, kind: str, front: FrontEnd, shard: tuple[int, int] = (0, 1)) -> None:
+        self.corpus, self.kind, self.det, self.shard = corpus, kind, front, shard
+        stem = f"features-{kind}-{front.key}"
+        self.path = corpus.root / (f"{stem}.npz" if shard[1] == 1 else f"{stem}-s{shard[0]}of{shard[1]}.npz")
         self.data: dict[str, NDArray[np.float64]] = {}
-        if self.path.is_file():
-            with np.load(self.path) as z:
-                ids = [str(i) for i in z["ids"]]
-                self.data = {i: z["x"][k] for k, i in enumerate(ids)}
+        for path in sorted(corpus.root.glob(f"{stem}*.npz")):
+            if ".tmp." in path.name:
+                continue
+            with np.load(path) as z:
+                self.data.update({str(i): z["x"][k] for k, i in enumerate(z["ids"])})
 
-    def _save(self) -> None:
-        ids = sorted(self.data)
+    def _mine(self, clip: Clip) -> bool:
+        i, n = self.shard
+        return n == 1 or int(hashlib.sha1(clip.id.encode()).hexdigest()[:8], 16) % n == i
+
+    def _save(self, ids: Sequence[str]) -> None:
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, ids=np.asarray(ids), x=np.stack([self.data[i] for i in ids]))
+        np.savez(tmp, ids=np.asarray(list(ids)), x=np.stack([self.data[i] for i in ids]))
         os.replace(tmp, self.path)
 
     def get(self, clips: Sequence[Clip], log: Log = print, chunk: int = 32) -> NDArray[np.float64]:
-        """``[N, 3 + 768]``: cnn logit, residual kurtosis and crest, Whisper mean/std (computed if missing)."""
+        """``[N, 3 + 768]``: cnn logit, residual kurtosis and crest, Whisper mean/std (computed if missing;
+        a sharded cache returns only after computing its share, and raises if asked for the rest)."""
         from framesentry.inference.audio.residual import residual_peakiness
 
-        todo = [c for c in clips if c.id not in self.data]
+        todo = [c for c in clips if c.id not in self.data and self._mine(c)]
         t0 = time.time()
+        written: list[str] = []
+        if self.path.is_file():
+            with np.load(self.path) as z:
+                written = [str(i) for i in z["ids"]]
         for k in range(0, len(todo), chunk):
             part = todo[k : k + chunk]
             x = windows_of(self.corpus, part, self.kind)
             feats = np.concatenate([self.det.cnn_logits(x)[:, None], residual_peakiness(x), self.det.whisper(x)],
                                    axis=1)
             self.data.update({c.id: f for c, f in zip(part, feats, strict=True)})
-            self._save()
+            written += [c.id for c in part]
+            self._save(written)
             log(f"  features {self.kind}: {min(k + chunk, len(todo))}/{len(todo)} ({time.time() - t0:.0f} s)")
+        if self.shard[1] > 1:
+            return np.zeros((0, 3 + 768))
         return np.stack([self.data[c.id] for c in clips]) if clips else np.zeros((0, 3 + 768))
 
 

@@ -192,8 +192,8 @@ def write_v3_artifacts(
             "up to 3 windows per file",
             "spoof_generators": ["espeak", "flite", "griffinlim", "lpc", "kokoro", "piper", "hifigan", "lpcnet"],
             "split": "by speaker hash 70/15/15; resynthesised spoofs stay with their source speaker; TTS by hash",
-            "augmentation": "both classes alike: clean + one augmented copy per train clip (MP3/AAC/Opus round "
-            "trip for half of them, reverberation half the time, band limit, noise 10-40 dB SNR, gain)",
+            "augmentation": "both classes alike: clean + one augmented copy of half the train clips (MP3/AAC/Opus "
+            "round trip for half of those, reverberation half the time, band limit, noise 10-40 dB SNR, gain)",
             "counts": metrics.get("corpus", {}),
         },
         "metrics": metrics,

@@ -91,7 +91,7 @@ def evaluate_v3(det: Any, settings: Settings, log: Callable[[str], None] = print
     cfg = det.fusion
     result: dict[str, Any] = {"model_version": det.version, "corpus": "v3", "n_test": len(d["test"])}
     result.update(test_report(cfg, det.calibrator, d, settings))
-    train = ([*d["train"], *d["train"]], np.concatenate([d["clean_train"], d["aug_train"]]))
+    train = ([*d["train"], *d["train_aug"]], np.concatenate([d["clean_train"], d["aug_train"]]))
     real = [c.label == 0 for c in d["test"]]
     test = ([c for c in d["test"] if c.label == 0], d["clean_test"][real])
     pool = corpus.select()

@@ -27,6 +27,7 @@ from framesentry.lab.audio.backend import (
     aug_uses_codec,
     choose_c,
     fit,
+    has_aug,
     labels,
     logo_table,
     score,
@@ -38,13 +39,15 @@ def load_features(corpus: Corpus, front: FrontEnd, log: Log) -> dict[str, Any]:
     """Clips per split and their feature matrices per audio version (see ``backend``)."""
     from framesentry.lab.audio.features import ensure_codec_copies
 
-    need = [c for c in corpus.clips if c.split in ("val", "test") or aug_uses_codec(c)]
+    need = [c for c in corpus.clips if c.split in ("val", "test") or (has_aug(c) and aug_uses_codec(c))]
     ensure_codec_copies(corpus, need, log=log)
     caches = {k: FeatureCache(corpus, k, front) for k in ("clean", "codec", "aug")}
     d: dict[str, Any] = {sp: corpus.select(sp) for sp in ("train", "val", "test")}
-    for kind, splits in (("clean", ("test", "val", "train")), ("codec", ("test", "val")), ("aug", ("train",))):
+    for kind, splits in (("clean", ("test", "val", "train")), ("codec", ("test", "val"))):
         for sp in splits:
             d[f"{kind}_{sp}"] = caches[kind].get(d[sp], log=log)
+    d["train_aug"] = [c for c in d["train"] if has_aug(c)]
+    d["aug_train"] = caches["aug"].get(d["train_aug"], log=log)
     return d
 
 
@@ -89,7 +92,7 @@ def train_v3(settings: Settings, out_dir: Path, tiny: bool = False, log: Log = p
     front = FrontEnd(shipped)
     d = load_features(corpus, front, log)
     xtr = np.concatenate([d["clean_train"], d["aug_train"]])
-    ytr = np.concatenate([labels(d["train"])] * 2)
+    ytr = np.concatenate([labels(d["train"]), labels(d["train_aug"])])
     xva = np.concatenate([d["clean_val"], d["codec_val"]])
     yva = np.concatenate([labels(d["val"])] * 2)
     c, c_eers = choose_c(xtr, ytr, xva, yva, FEATURES, log)
@@ -99,7 +102,7 @@ def train_v3(settings: Settings, out_dir: Path, tiny: bool = False, log: Log = p
     metrics: dict[str, Any] = {"C_grid_val_eer": c_eers, "C": c}
     metrics["test"] = test_report(cfg, cal, d, settings)
     metrics["val_eer"] = equal_error_rate(score(cfg, xva), yva)[0]
-    train_pair = ([*d["train"], *d["train"]], xtr)
+    train_pair = ([*d["train"], *d["train_aug"]], xtr)
     pool = corpus.select()
     pool_x = FeatureCache(corpus, "clean", front).get(pool, log=log)
     test_real = [cl for cl in d["test"] if cl.label == 0]
