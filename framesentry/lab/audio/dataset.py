@@ -74,8 +74,8 @@ def segments(x: NDArray[np.float32], max_segments: int) -> list[NDArray[np.float
 
 
 PARTS = ("bonafide", *RESYNTH_GENERATORS, *TTS_GENERATORS)
-N_TTS = {"espeak": 120, "flite": 120, "piper": 45, "kokoro": 24}
-RESYNTH_FILES = {"griffinlim": 120, "lpc": 120, "hifigan": 36, "lpcnet": 36}
+N_TTS = {"espeak": 120, "flite": 120, "piper": 45, "kokoro": 22}
+RESYNTH_FILES = {"griffinlim": 120, "lpc": 120, "hifigan": 16, "lpcnet": 36}
 """Full-corpus size per generator (TTS utterances; source files resynthesised, picked round-robin over the
 splits). Sized to what two CPU cores shared by seven jobs build in about an hour under ``nice``: one-core
 costs measured here are Kokoro ~9 s per sentence, HiFi-GAN ~2.8 s and LPCNet ~2.6 s per 4 s window,
