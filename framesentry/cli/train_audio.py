@@ -16,6 +16,7 @@ def audio(
     holdout_epochs: int = typer.Option(12, min=0, help="Epochs per held-out-generator run (0 = skip them)."),
     aasist: str = typer.Option("auto", help="Fuse pretrained AASIST: auto (if it helps on val), always, never."),
     tiny: bool = typer.Option(False, "--tiny", help="Small corpus and no AASIST (smoke test, ~1 min)."),
+    augment: bool = typer.Option(True, help="v3: add the augmented (codec/reverb/noise) copies of train clips."),
     out: Path | None = typer.Option(None, help="Output folder [default: <work_dir>/audio_model]."),
     seed: int = typer.Option(0, help="Seed for synthesis, augmentation and training."),
     threads: int = typer.Option(2, min=1, help="torch CPU threads."),
@@ -37,7 +38,7 @@ def audio(
     if recipe == "v3":
         from framesentry.lab.audio.train_v3 import train_v3
 
-        m3 = train_v3(settings, out_dir, log=typer.echo)
+        m3 = train_v3(settings, out_dir, tiny=tiny, augment=augment, log=typer.echo)
         typer.echo(f"done: clean pooled test EER {m3['test']['clean']['pooled']['eer']:.2%}, LOGO pooled "
                    f"{m3['logo']['pooled_eer']:.2%}; artefacts in {out_dir}")
         return

@@ -87,8 +87,8 @@ def evaluate_v3(det: Any, settings: Settings, log: Callable[[str], None] = print
         log("building audio corpus v3 (about an hour on two shared cores)")
         corpus.build(settings.shared_dir, log=log)
     front = FrontEnd(det)
-    d = load_features(corpus, front, log)
     cfg = det.fusion
+    d = load_features(corpus, front, log, bool(cfg.get("train_augmented", True)))
     result: dict[str, Any] = {"model_version": det.version, "corpus": "v3", "n_test": len(d["test"])}
     result.update(test_report(cfg, det.calibrator, d, settings))
     train = ([*d["train"], *d["train_aug"]], np.concatenate([d["clean_train"], d["aug_train"]]))

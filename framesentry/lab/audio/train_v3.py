@@ -35,18 +35,19 @@ from framesentry.lab.audio.backend import (
 from framesentry.lab.audio.dataset import Clip, Corpus
 
 
-def load_features(corpus: Corpus, front: FrontEnd, log: Log) -> dict[str, Any]:
-    """Clips per split and their feature matrices per audio version (see ``backend``)."""
+def load_features(corpus: Corpus, front: FrontEnd, log: Log, augment: bool = True) -> dict[str, Any]:
+    """Clips per split and their feature matrices per audio version (see ``backend``); ``augment=False``
+    leaves out the augmented train copies."""
     from framesentry.lab.audio.features import ensure_codec_copies
 
-    need = [c for c in corpus.clips if c.split in ("val", "test") or (has_aug(c) and aug_uses_codec(c))]
+    need = [c for c in corpus.clips if c.split in ("val", "test") or (augment and has_aug(c) and aug_uses_codec(c))]
     ensure_codec_copies(corpus, need, log=log)
     caches = {k: FeatureCache(corpus, k, front) for k in ("clean", "codec", "aug")}
     d: dict[str, Any] = {sp: corpus.select(sp) for sp in ("train", "val", "test")}
     for kind, splits in (("clean", ("test", "val", "train")), ("codec", ("test", "val"))):
         for sp in splits:
             d[f"{kind}_{sp}"] = caches[kind].get(d[sp], log=log)
-    d["train_aug"] = [c for c in d["train"] if has_aug(c)]
+    d["train_aug"] = [c for c in d["train"] if augment and has_aug(c)]
     d["aug_train"] = caches["aug"].get(d["train_aug"], log=log)
     return d
 
@@ -75,7 +76,9 @@ def test_report(cfg: dict[str, Any], cal: Any, d: dict[str, Any], settings: Sett
     return out
 
 
-def train_v3(settings: Settings, out_dir: Path, tiny: bool = False, log: Log = print) -> dict[str, Any]:
+def train_v3(
+    settings: Settings, out_dir: Path, tiny: bool = False, augment: bool = True, log: Log = print
+) -> dict[str, Any]:
     """Fit, calibrate and measure the v3 detector; write its artefacts to ``out_dir``. ``tiny``: three source
     files and one utterance per TTS generator (a smoke test of the whole recipe, about a minute)."""
     from framesentry.inference.audio.detector import WEIGHTS_NAME, AudioDetector
@@ -90,7 +93,7 @@ def train_v3(settings: Settings, out_dir: Path, tiny: bool = False, log: Log = p
         corpus.build(settings.shared_dir, log=log)
     shipped = AudioDetector.load(settings)
     front = FrontEnd(shipped)
-    d = load_features(corpus, front, log)
+    d = load_features(corpus, front, log, augment)
     xtr = np.concatenate([d["clean_train"], d["aug_train"]])
     ytr = np.concatenate([labels(d["train"]), labels(d["train_aug"])])
     xva = np.concatenate([d["clean_val"], d["codec_val"]])
@@ -98,6 +101,7 @@ def train_v3(settings: Settings, out_dir: Path, tiny: bool = False, log: Log = p
     c, c_eers = choose_c(xtr, ytr, xva, yva, FEATURES, log)
     cfg = fit(xtr, ytr, FEATURES, c)
     cfg["whisper_compute_type"] = front.whisper.compute_type
+    cfg["train_augmented"] = augment
     cal = fit_temperature(score(cfg, xva), yva, fit_bias=True)
     metrics: dict[str, Any] = {"C_grid_val_eer": c_eers, "C": c}
     metrics["test"] = test_report(cfg, cal, d, settings)
