@@ -69,16 +69,17 @@ def test_detector_refuses_missing_or_swapped_weights(settings: Settings, tmp_pat
 
 
 def test_training_runs_end_to_end_on_tiny_subset(tmp_path: Path) -> None:
-    """`train_audio` builds a tiny corpus (all 4 generators, all splits), trains, calibrates and writes a
+    """`train_audio` (v2 recipe) builds a tiny corpus (all 8 generators, all splits), trains, calibrates and writes a
     detector that loads back and scores windows."""
     from framesentry.inference.audio.detector import AudioDetector
+    from framesentry.lab.audio.spoofgen import GENERATORS
     from framesentry.lab.audio.train import train_audio
 
     settings = Settings(work_dir=tmp_path / "work")
     out = tmp_path / "model"
     metrics = train_audio(settings, out, epochs=1, holdout_epochs=0, tiny=True, tiny_files=3, log=lambda m: None)
     assert {"test_clean", "test_codec", "speed"} <= set(metrics)
-    assert set(metrics["test_clean"]["per_generator"]) <= {"espeak", "flite", "griffinlim", "lpc"}
+    assert set(metrics["test_clean"]["per_generator"]) <= set(GENERATORS)
     assert 0.0 <= metrics["test_clean"]["pooled"]["eer"] <= 1.0
     for name in ("spectral_cnn.pt", "calibration.json", "model_card.json", "MODEL_CARD.md"):
         assert (out / name).is_file()

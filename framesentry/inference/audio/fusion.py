@@ -1,8 +1,11 @@
-"""Score fusion: spectral CNN logit (+ optional AASIST fake logit) + LPC-residual peakiness -> one logit.
+"""Score fusion: spectral CNN logit (+ optional AASIST fake logit) + LPC-residual peakiness (+ optional frozen
+Whisper encoder features) -> one logit.
 
 A logistic regression on standardised features, with the squares of the residual features so a window can
-be suspicious for being too smooth (Griffin-Lim) or too pulse-like (LPC vocoder, diphone TTS). Fitted on
-the validation speakers only; its config is a small JSON dict stored in the model card.
+be suspicious for being too smooth (Griffin-Lim) or too pulse-like (LPC vocoder, diphone TTS). Its config
+(feature names, standardisation, weights) is a JSON dict stored in the model card. Without Whisper it has
+four or five inputs and is fitted on the validation speakers; with Whisper's 768 pooled features it is the
+detector's back end, fitted on the train speakers with its regularisation chosen on validation.
 """
 
 from __future__ import annotations
@@ -12,22 +15,58 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+RESIDUAL = ("res_log_kurt", "res_log_crest")
+
 
 def raw_features(
-    cnn: NDArray[np.float64], peaky: NDArray[np.float64], aasist: NDArray[np.float64] | None = None
+    cnn: NDArray[np.float64],
+    peaky: NDArray[np.float64],
+    aasist: NDArray[np.float64] | None = None,
+    whisper: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
-    """``[N, k]``: cnn logit, (AASIST fake logit), residual log kurtosis, residual log crest factor."""
+    """``[N, k]``: cnn logit, (AASIST fake logit), residual log kurtosis, residual log crest factor, (Whisper)."""
     cols = [np.asarray(cnn, dtype=np.float64)]
     if aasist is not None:
         cols.append(np.asarray(aasist, dtype=np.float64))
     cols += [peaky[:, 0], peaky[:, 1]]
-    return np.stack(cols, axis=1)
+    out = np.stack(cols, axis=1)
+    if whisper is not None:
+        out = np.concatenate([out, np.asarray(whisper, dtype=np.float64)], axis=1)
+    return out
 
 
-def design(raw: NDArray[np.float64], mean: NDArray[np.float64], std: NDArray[np.float64]) -> NDArray[np.float64]:
+def feature_names(use_aasist: bool, whisper: bool) -> list[str]:
+    """Names of the scalar columns of ``raw_features``; a Whisper block is one ``whisper`` entry at the end."""
+    return ["cnn"] + (["aasist"] if use_aasist else []) + list(RESIDUAL) + (["whisper"] if whisper else [])
+
+
+def design(
+    raw: NDArray[np.float64], mean: NDArray[np.float64], std: NDArray[np.float64], features: list[str] | None = None
+) -> NDArray[np.float64]:
     """Standardise, then append squares of the two residual features (two-sided deviations)."""
     u = (raw - mean) / std
-    return np.concatenate([u, u[:, -2:] ** 2], axis=1)
+    # Old (four/five-input) configs end with the two residual columns; Whisper configs name them.
+    idx = [features.index(r) for r in RESIDUAL if r in features] if features and "whisper" in features else [-2, -1]
+    return np.concatenate([u, u[:, idx] ** 2], axis=1)
+
+
+def fit_linear(raw: NDArray[np.float64], y: NDArray[np.int64], features: list[str], c: float) -> dict[str, Any]:
+    """Fit the L2 logistic regression on ``raw`` (the Whisper back end); returns the fusion config."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, std = raw.mean(axis=0), raw.std(axis=0) + 1e-6
+    lr = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(design(raw, mean, std, features), y)
+    return {
+        "use_aasist": "aasist" in features,
+        "use_whisper": "whisper" in features,
+        "aasist_variant": "AASIST",
+        "features": features,
+        "C": c,
+        "mean": [float(v) for v in mean],
+        "std": [float(v) for v in std],
+        "weights": [float(v) for v in lr.coef_[0]],
+        "bias": float(lr.intercept_[0]),
+    }
 
 
 def fit_fusion(raw: NDArray[np.float64], y: NDArray[np.int64], use_aasist: bool) -> tuple[dict[str, Any], float]:
@@ -59,5 +98,5 @@ def fit_fusion(raw: NDArray[np.float64], y: NDArray[np.int64], use_aasist: bool)
 
 def apply_fusion(cfg: dict[str, Any], raw: NDArray[np.float64]) -> NDArray[np.float64]:
     """Fused fake logit for raw features laid out as in ``cfg['features']``."""
-    x = design(raw, np.asarray(cfg["mean"]), np.asarray(cfg["std"]))
+    x = design(raw, np.asarray(cfg["mean"]), np.asarray(cfg["std"]), cfg.get("features"))
     return np.asarray(x @ np.asarray(cfg["weights"]) + float(cfg["bias"]), dtype=np.float64)

@@ -71,11 +71,17 @@ def _delay(x: NDArray[np.float32], z: NDArray[np.float32], max_lag: int = 4000) 
     return lo + int(np.argmax(fine))
 
 
-def random_codec(x: NDArray[np.float32], rng: np.random.Generator) -> tuple[NDArray[np.float32], str]:
-    """One random lossy round trip (codec and bitrate drawn from common upload settings)."""
+def codec_choice(rng: np.random.Generator) -> tuple[str, int, int, str]:
+    """``(codec, bitrate, container rate, tag)`` drawn from common upload settings."""
     codec, _fmt, rate = CODECS[int(rng.integers(len(CODECS)))]
     bitrate = int(rng.choice([24000, 32000, 48000, 64000, 96000, 128000]))
-    return codec_roundtrip(x, codec, bitrate, rate), f"{codec}@{bitrate // 1000}k"
+    return codec, bitrate, rate, f"{codec}@{bitrate // 1000}k"
+
+
+def random_codec(x: NDArray[np.float32], rng: np.random.Generator) -> tuple[NDArray[np.float32], str]:
+    """One random lossy round trip (codec and bitrate drawn from common upload settings)."""
+    codec, bitrate, rate, tag = codec_choice(rng)
+    return codec_roundtrip(x, codec, bitrate, rate), tag
 
 
 def random_channel(x: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
@@ -98,3 +104,28 @@ def random_channel(x: NDArray[np.float32], rng: np.random.Generator) -> NDArray[
     gain = 10 ** (float(rng.uniform(-12.0, 6.0)) / 20)
     y = np.clip(y * gain, -1.0, 1.0)
     return np.roll(y, int(rng.integers(0, y.size))).astype(np.float32)
+
+
+def reverb(x: NDArray[np.float32], rng: np.random.Generator) -> tuple[NDArray[np.float32], str]:
+    """Room reverberation: a synthetic impulse response (direct path + exponentially decaying noise tail with
+    RT60 0.15-0.8 s), mixed so the tail is 3-15 dB below the direct sound; same loudness as the input."""
+    from scipy.signal import fftconvolve
+
+    rt60 = float(rng.uniform(0.15, 0.8))
+    n = int(rt60 * RATE)
+    t = np.arange(n) / RATE
+    tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)  # -60 dB at rt60
+    tail[: int(0.002 * RATE)] = 0.0  # first reflections arrive after the direct path
+    drr_db = float(rng.uniform(3.0, 15.0))
+    tail *= 1.0 / (np.sqrt(np.sum(tail**2)) + 1e-9) / (10 ** (drr_db / 20))
+    ir = np.concatenate([[1.0], tail[1:]])
+    y = fftconvolve(np.asarray(x, dtype=np.float64), ir)[: x.size]
+    y *= (np.sqrt(np.mean(np.square(x))) + 1e-9) / (np.sqrt(np.mean(y**2)) + 1e-9)
+    return np.clip(y, -1.0, 1.0).astype(np.float32), f"reverb:rt{rt60:.2f}:drr{drr_db:.0f}"
+
+
+def channel_copy(x: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+    """One augmented version of a (codec round-tripped) window, drawn the same way for both classes:
+    reverberation (half the time), then band limit, noise and gain (``random_channel``)."""
+    y = reverb(x, rng)[0] if rng.random() < 0.5 else np.asarray(x, dtype=np.float32)
+    return random_channel(y, rng)

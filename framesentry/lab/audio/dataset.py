@@ -3,8 +3,10 @@
 Every item is one model window (64,600 samples at 16 kHz, shorter ones are tiled by the model code).
 Split is by speaker (hash of the LibriSpeech speaker id), and resynthesised spoofs inherit the split of the
 speaker whose audio they were made from, so no speaker's voice appears on two sides. TTS utterances have
-no human speaker; they are split by a hash of their own id. Audio is cached under ``work_dir`` as int16
-``.npy`` files with a ``manifest.json``, so synthesis runs once.
+no human speaker; they are split by a hash of their own id (Piper has one voice and Kokoro five voice packs
+plus blends, so TTS voices recur across splits: the leave-one-generator-out table is the test of unseen
+voices). Audio is cached under ``work_dir`` as int16 ``.npy`` files with one manifest per part
+(``parts/<part>.json``), so synthesis runs once, and every clip's audio depends only on its id and the seed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from framesentry.lab.audio.spoofgen import RESYNTH_GENERATORS, TTS_GENERATORS, r
 RATE = 16000
 WINDOW = 64600
 SPLITS = ("train", "val", "test")
-CORPUS_VERSION = "v2"  # v2: Griffin-Lim phase initialisation seeded (v1 was not reproducible)
+CORPUS_VERSION = "v3"  # v3: + Kokoro, Piper, HiFi-GAN, LPCNet; one manifest per part (v2: seeded Griffin-Lim)
 
 
 @dataclass(frozen=True)
@@ -71,16 +73,40 @@ def segments(x: NDArray[np.float32], max_segments: int) -> list[NDArray[np.float
     return [x[i * WINDOW : (i + 1) * WINDOW] for i in range(n)]
 
 
+PARTS = ("bonafide", *RESYNTH_GENERATORS, *TTS_GENERATORS)
+N_TTS = {"espeak": 120, "flite": 120, "piper": 45, "kokoro": 22}
+RESYNTH_FILES = {"griffinlim": 120, "lpc": 120, "hifigan": 16, "lpcnet": 36}
+"""Full-corpus size per generator (TTS utterances; source files resynthesised, picked round-robin over the
+splits). Sized to what two CPU cores shared by seven jobs build in about an hour under ``nice``: one-core
+costs measured here are Kokoro ~9 s per sentence, HiFi-GAN ~2.8 s and LPCNet ~2.6 s per 4 s window,
+Piper ~1.5 s per utterance."""
+
+
+def _rng(clip_id: str, seed: int) -> np.random.Generator:
+    """Per-clip generator: a clip's audio depends only on its id and the seed, never on build order."""
+    return np.random.default_rng(int(hashlib.sha1(clip_id.encode()).hexdigest()[:8], 16) ^ seed)
+
+
 class Corpus:
-    """Manifest + cached audio of every clip; ``build`` creates what is missing."""
+    """Cached audio of every clip plus one manifest per part (bona fide, or one generator).
+
+    Parts are built independently (``build(parts=...)``), so several processes can build different parts of
+    the same corpus at once; ``clips`` is the union in the fixed ``PARTS`` order.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.audio_dir = root / "audio"
-        self.manifest = root / "manifest.json"
-        self.clips: list[Clip] = []
-        if self.manifest.is_file():
-            self.clips = [Clip(**c) for c in json.loads(self.manifest.read_text())["clips"]]
+        self.parts_dir = root / "parts"
+        self.clips: list[Clip] = self._load()
+
+    def _load(self) -> list[Clip]:
+        clips: list[Clip] = []
+        for part in PARTS:
+            path = self.parts_dir / f"{part}.json"
+            if path.is_file():
+                clips += [Clip(**c) for c in json.loads(path.read_text())["clips"]]
+        return clips
 
     @staticmethod
     def default_root(work_dir: Path, name: str = "full") -> Path:
@@ -95,70 +121,116 @@ class Corpus:
 
     def _save(self, clip_id: str, x: NDArray[np.float32]) -> None:
         pcm = (np.clip(x, -1.0, 1.0) * 32767.0).astype(np.int16)
-        np.save(self.audio_dir / f"{clip_id}.npy", pcm)
+        tmp = self.audio_dir / f"{clip_id}.tmp.npy"
+        np.save(tmp, pcm)
+        tmp.replace(self.audio_dir / f"{clip_id}.npy")
 
-    def build(
-        self,
-        shared_dir: Path,
-        n_tts: int = 300,
-        max_segments: int = 3,
-        max_files: int | None = None,
-        seed: int = 0,
-        log: Callable[[str], None] = print,
-    ) -> list[Clip]:
-        """Create (or complete) the corpus: bona fide segments, their resyntheses, and TTS utterances."""
-        self.audio_dir.mkdir(parents=True, exist_ok=True)
-        have = {c.id: c for c in self.clips}
-        clips: list[Clip] = []
+    @staticmethod
+    def _files(shared_dir: Path, max_files: int | None) -> list[tuple[Path, str]]:
         files = list_bonafide(shared_dir)
         if max_files is not None:  # small corpora still need every split: pick round-robin over splits
             by_split = {sp: [f for f in files if split_of(f"speaker:{f[1]}") == sp] for sp in SPLITS}
             files = [by_split[sp][i] for i in range(max_files) for sp in SPLITS if i < len(by_split[sp])][:max_files]
-        for k, (path, speaker) in enumerate(files):
-            split = split_of(f"speaker:{speaker}")
-            base = path.stem
-            ids = [f"bonafide-{base}-{i}" for i in range(max_segments)]
-            x = read_audio(path) if ids[0] not in have else None
-            segs = segments(x, max_segments) if x is not None else None
-            n_seg = len(segs) if segs is not None else sum(1 for i in ids if i in have)
-            for i in range(n_seg):
-                cid = ids[i]
-                if cid in have:
-                    clips.append(have[cid])
-                else:
-                    assert segs is not None
-                    self._save(cid, segs[i])
-                    clips.append(Clip(cid, 0, "bonafide", speaker, split, f"librispeech:{base}"))
-                for gen in RESYNTH_GENERATORS:
-                    gid = f"{gen}-{base}-{i}"
-                    if gid in have:
-                        clips.append(have[gid])
-                        continue
-                    src = segs[i] if segs is not None else self.audio(have[cid])
-                    rng = np.random.default_rng(int(hashlib.sha1(gid.encode()).hexdigest()[:8], 16) ^ seed)
-                    y, tag = resynthesise(gen, src, rng)
-                    self._save(gid, y)
-                    clips.append(Clip(gid, 1, gen, speaker, split, tag))
-            if k % 25 == 0:
-                log(f"  bona fide + resynthesis: {k + 1}/{len(files)} files")
-                self._write(clips + [c for c in have.values() if c not in clips])
-        for gen in TTS_GENERATORS:
-            for j in range(n_tts):
-                tid = f"{gen}-{j:04d}"
-                if tid in have:
-                    clips.append(have[tid])
-                    continue
-                rng = np.random.default_rng(int(hashlib.sha1(tid.encode()).hexdigest()[:8], 16) ^ seed)
-                y, tag, _text = synthesise_tts(gen, rng)
-                self._save(tid, segments(y, 1)[0])
-                clips.append(Clip(tid, 1, gen, "tts", split_of(f"tts:{tid}"), tag))
-            log(f"  {gen}: {n_tts} utterances")
-        self.clips = clips
-        self._write(clips)
-        return clips
+        return files
 
-    def _write(self, clips: Sequence[Clip]) -> None:
-        self.manifest.write_text(json.dumps({"version": CORPUS_VERSION, "clips": [asdict(c) for c in clips]}))
+    def build(
+        self,
+        shared_dir: Path,
+        n_tts: dict[str, int] | int | None = None,
+        max_segments: int = 3,
+        resynth_segments: int = 1,
+        max_files: int | None = None,
+        parts: Sequence[str] = PARTS,
+        shard: tuple[int, int] = (0, 1),
+        seed: int = 0,
+        log: Callable[[str], None] = print,
+    ) -> list[Clip]:
+        """Create (or complete) the given parts: bona fide segments (up to ``max_segments`` per file), the
+        resynthesis of each file's first ``resynth_segments`` segments by every resynthesis generator, and
+        ``n_tts`` utterances per TTS generator (``N_TTS`` by default).
+
+        ``shard=(i, n)``: make only every n-th clip (offset i) and leave the part manifests alone, so n
+        processes can share the slow neural generators; a final unsharded build then collects the clips
+        from their metadata files (``<id>.json`` beside each ``<id>.npy``) without synthesising them again."""
+        self.audio_dir.mkdir(parents=True, exist_ok=True)
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        unknown = set(parts) - set(PARTS)
+        if unknown:
+            raise ValueError(f"unknown corpus parts: {sorted(unknown)}")
+        counts = n_tts if isinstance(n_tts, dict) else {g: n_tts if n_tts is not None else N_TTS[g]
+                                                        for g in TTS_GENERATORS}
+        files = self._files(shared_dir, max_files)
+        index, count = shard
+        for part in parts:
+            have = {c.id: c for c in self._read_part(part)}
+            clips: list[Clip] = []
+            if part in TTS_GENERATORS:
+                for j in range(counts.get(part, 0)):
+                    tid = f"{part}-{j:04d}"
+                    if tid not in have and j % count == index:
+                        have[tid] = self._saved(tid) or self._make_tts(part, tid, seed)
+                    if tid in have:
+                        clips.append(have[tid])
+                    if count == 1:
+                        self._write_part(part, clips)  # after every clip: an interrupted build loses nothing
+                    if j % 20 == 0:
+                        log(f"  {part}: {j + 1}/{counts.get(part, 0)}")
+            else:
+                n_seg = max_segments if part == "bonafide" else resynth_segments
+                cap = RESYNTH_FILES.get(part) if max_files is None else None
+                part_files = files if cap is None else self._files(shared_dir, cap)
+                for k, (path, speaker) in enumerate(part_files):
+                    split, base = split_of(f"speaker:{speaker}"), path.stem
+                    ids = [f"{part}-{base}-{i}" for i in range(n_seg)]
+                    for cid in ids:
+                        saved = self._saved(cid) if cid not in have else None
+                        if saved is not None:
+                            have[cid] = saved
+                    if ids[0] not in have and k % count == index:
+                        for i, seg in enumerate(segments(read_audio(path), n_seg)):
+                            if part == "bonafide":
+                                self._save(ids[i], seg)
+                                have[ids[i]] = self._record(Clip(ids[i], 0, "bonafide", speaker, split,
+                                                                 f"librispeech:{base}"))
+                            else:
+                                y, tag = resynthesise(part, seg, _rng(ids[i], seed))
+                                self._save(ids[i], y)
+                                have[ids[i]] = self._record(Clip(ids[i], 1, part, speaker, split, tag))
+                    clips += [have[cid] for cid in ids if cid in have]
+                    if count == 1:
+                        self._write_part(part, clips)
+                    if k % 25 == 0:
+                        log(f"  {part}: {k + 1}/{len(part_files)} files")
+            if count == 1:
+                self._write_part(part, clips)
+            log(f"  {part}: {len(clips)} clips")
+        self.clips = self._load()
+        return self.clips
+
+    def _make_tts(self, part: str, tid: str, seed: int) -> Clip:
+        y, tag, _text = synthesise_tts(part, _rng(tid, seed))
+        self._save(tid, segments(y, 1)[0])
+        return self._record(Clip(tid, 1, part, "tts", split_of(f"tts:{tid}"), tag))
+
+    def _record(self, clip: Clip) -> Clip:
+        """Write the clip's metadata beside its audio, so a build by another process (a shard) can reuse it."""
+        (self.audio_dir / f"{clip.id}.json").write_text(json.dumps(asdict(clip)))
+        return clip
+
+    def _saved(self, clip_id: str) -> Clip | None:
+        meta, audio = self.audio_dir / f"{clip_id}.json", self.audio_dir / f"{clip_id}.npy"
+        if meta.is_file() and audio.is_file():
+            return Clip(**json.loads(meta.read_text()))
+        return None
+
+    def _read_part(self, part: str) -> list[Clip]:
+        path = self.parts_dir / f"{part}.json"
+        return [Clip(**c) for c in json.loads(path.read_text())["clips"]] if path.is_file() else []
+
+    def _write_part(self, part: str, clips: Sequence[Clip]) -> None:
+        tmp = self.parts_dir / f"{part}.json.tmp"
+        tmp.write_text(json.dumps({"version": CORPUS_VERSION, "part": part, "clips": [asdict(c) for c in clips]}))
+        tmp.replace(self.parts_dir / f"{part}.json")
 
     def select(self, split: str | None = None, exclude: Sequence[str] = ()) -> list[Clip]:
         """Clips of one split, optionally without some generators (for held-out tests)."""

@@ -13,12 +13,13 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from framesentry.inference.audio.windows import tile_to
-from framesentry.lab.audio.augment import random_codec
+from framesentry.lab.audio.augment import codec_choice, random_codec
 from framesentry.lab.audio.dataset import WINDOW, Clip, Corpus
 
 
@@ -44,18 +45,25 @@ def ensure_codec_copies(
     root.mkdir(parents=True, exist_ok=True)
     tags_path = root / "tags.json"
     tags: dict[str, str] = json.loads(tags_path.read_text()) if tags_path.is_file() else {}
+    def rng_of(c: Clip) -> np.random.Generator:
+        return np.random.default_rng(int(hashlib.sha1(f"codec:{c.id}".encode()).hexdigest()[:8], 16) ^ seed)
+
+    for c in clips:  # a copy saved by a process that stopped before writing its tag: the tag is re-derived
+        if c.id not in tags and (root / f"{c.id}.npy").is_file():
+            tags[c.id] = codec_choice(rng_of(c))[3]
     todo = [c for c in clips if not (root / f"{c.id}.npy").is_file() or c.id not in tags]
     for k, c in enumerate(todo):
-        rng = np.random.default_rng(int(hashlib.sha1(f"codec:{c.id}".encode()).hexdigest()[:8], 16) ^ seed)
+        rng = rng_of(c)
         x = tile_to(corpus.audio(c), WINDOW)
         y, tag = random_codec(x, rng)
-        np.save(root / f"{c.id}.npy", (np.clip(y, -1, 1) * 32767).astype(np.int16))
+        np.save(root / f"{c.id}.tmp.npy", (np.clip(y, -1, 1) * 32767).astype(np.int16))
+        os.replace(root / f"{c.id}.tmp.npy", root / f"{c.id}.npy")  # a stopped process leaves no torn copy
         tags[c.id] = tag
         if k % 200 == 0:
             log(f"  codec copies: {k + 1}/{len(todo)}")
-            tags_path.write_text(json.dumps(tags))
-    tags_path.write_text(json.dumps(tags))
-    return tags
+            _merge_write(tags_path, tags)  # several processes may build copies of different parts at once
+    _merge_write(tags_path, tags)
+    return {c.id: tags[c.id] for c in clips}
 
 
 def aasist_scores(
@@ -90,7 +98,7 @@ def aasist_scores(
     return np.asarray([cache[c.id] for c in clips], dtype=np.float64)
 
 
-def _merge_write(path: Path, cache: dict[str, float]) -> None:
+def _merge_write(path: Path, cache: dict[str, Any]) -> None:
     """Merge with what another process may have written meanwhile, then replace the file atomically."""
     if path.is_file():
         with contextlib.suppress(ValueError):  # a torn file is simply recomputed

@@ -1,6 +1,8 @@
 """Synthesising the project's spoofed-speech set, offline, with tools installed on the machine.
 
-Four generators, chosen to cover different kinds of synthetic speech we can make without a network:
+Eight generators. The four classic ones are here; the four neural ones (Kokoro, Piper, HiFi-GAN, LPCNet)
+are in ``neuralgen`` and dispatched from ``synthesise_tts`` / ``resynthesise``. The classic four, chosen to
+cover different kinds of synthetic speech we can make without a network:
 - ``espeak``: formant synthesis (espeak-ng), several accents/voice variants, rates and pitches;
 - ``flite``: diphone/clustergen synthesis (CMU flite), all installed voices, duration and pitch changes;
 - ``griffinlim``: magnitude-only resynthesis of a real utterance (phase from Griffin-Lim), optionally
@@ -24,9 +26,10 @@ from numpy.typing import NDArray
 from framesentry.errors import DataError
 
 RATE = 16000
-TTS_GENERATORS = ("espeak", "flite")
-RESYNTH_GENERATORS = ("griffinlim", "lpc")
+TTS_GENERATORS = ("espeak", "flite", "kokoro", "piper")
+RESYNTH_GENERATORS = ("griffinlim", "lpc", "hifigan", "lpcnet")
 GENERATORS = TTS_GENERATORS + RESYNTH_GENERATORS
+NEURAL_GENERATORS = ("kokoro", "piper", "hifigan", "lpcnet")
 
 _SUBJ = ("the old farmer", "my sister", "a tired traveller", "the small committee", "our neighbour",
          "the young doctor", "every student", "the captain", "a quiet boy", "the village baker",
@@ -49,12 +52,12 @@ ESPEAK_VARIANTS = ("", "+m1", "+m3", "+m5", "+f1", "+f2", "+f4", "+klatt", "+kla
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 
 
-def sentence(rng: np.random.Generator, n: int = 2) -> str:
-    """``n`` random, grammatical English sentences (enough for 3-8 s of speech)."""
+def sentence(rng: np.random.Generator, n: int = 2, short: bool = False) -> str:
+    """``n`` random, grammatical English sentences (enough for 3-8 s of speech; ``short``: ~2 s each)."""
     parts = []
     for _ in range(n):
-        s = (f"{rng.choice(_OPEN)}{rng.choice(_SUBJ)} {rng.choice(_VERB)} "
-             f"{rng.choice(_OBJ)} {rng.choice(_ADV)}.")
+        s = f"{rng.choice(_SUBJ)} {rng.choice(_VERB)} {rng.choice(_OBJ)}." if short else (
+            f"{rng.choice(_OPEN)}{rng.choice(_SUBJ)} {rng.choice(_VERB)} {rng.choice(_OBJ)} {rng.choice(_ADV)}.")
         parts.append(s[0].upper() + s[1:])
     return " ".join(parts)
 
@@ -185,20 +188,24 @@ def _match_length(y: NDArray[np.float32], n: int) -> NDArray[np.float32]:
 
 
 def synthesise_tts(generator: str, rng: np.random.Generator) -> tuple[NDArray[np.float32], str, str]:
-    """One TTS utterance: ``(audio, tag, text)``."""
-    text = sentence(rng, n=int(rng.integers(1, 3)))
-    if generator == "espeak":
-        audio, tag = espeak(text, rng)
-    elif generator == "flite":
-        audio, tag = flite(text, rng)
-    else:
+    """One TTS utterance: ``(audio, tag, text)``. Kokoro (~1.5x real time on one core) gets one short sentence
+    (tiled to the window like any short clip)."""
+    from framesentry.lab.audio import neuralgen
+
+    fns = {"espeak": espeak, "flite": flite, "kokoro": neuralgen.kokoro, "piper": neuralgen.piper}
+    fn = fns.get(generator)
+    if fn is None:
         raise ValueError(f"not a TTS generator: {generator}")
+    text = sentence(rng, n=1, short=True) if generator == "kokoro" else sentence(rng, n=int(rng.integers(1, 3)))
+    audio, tag = fn(text, rng)
     return audio, tag, text
 
 
 def resynthesise(generator: str, x: NDArray[np.float32], rng: np.random.Generator) -> tuple[NDArray[np.float32], str]:
     """Resynthesise a real 16 kHz segment with one of ``RESYNTH_GENERATORS``."""
-    fn = {"griffinlim": griffinlim, "lpc": lpc}.get(generator)
+    from framesentry.lab.audio import neuralgen
+
+    fn = {"griffinlim": griffinlim, "lpc": lpc, "hifigan": neuralgen.hifigan, "lpcnet": neuralgen.lpcnet}.get(generator)
     if fn is None:
         raise ValueError(f"not a resynthesis generator: {generator}")
     y, tag = fn(x, rng)
