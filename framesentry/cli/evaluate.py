@@ -4,12 +4,42 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from framesentry.config import Settings
+
+
+def _visual(settings: Settings) -> dict[str, Any]:
+    from framesentry.lab.visual.evaluate import evaluate_visual
+
+    return evaluate_visual(settings)
+
+
+def _audio(settings: Settings) -> dict[str, Any]:
+    from framesentry.lab.audio.evaluate import evaluate_audio
+
+    return evaluate_audio(settings)
+
+
+def _crossdomain_video(settings: Settings) -> dict[str, Any]:
+    from framesentry.lab.visual.crossdomain import evaluate_crossdomain_video
+
+    return evaluate_crossdomain_video(settings)
+
+
+# --only name -> the sections it recomputes: (path of keys inside quality.json, function computing it).
+SECTIONS: dict[str, list[tuple[tuple[str, ...], Callable[[Settings], dict[str, Any]]]]] = {
+    "visual": [(("visual",), _visual)],
+    "audio": [(("audio",), _audio)],
+    "crossdomain": [(("crossdomain", "video"), _crossdomain_video)],
+}
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -20,29 +50,51 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix] = value
 
 
+def _place(doc: dict[str, Any], path: tuple[str, ...], value: dict[str, Any]) -> None:
+    """Replace the section at ``path`` in ``doc``, keeping every other section (also siblings under a parent)."""
+    node = doc
+    for key in path[:-1]:
+        child = node.get(key)
+        node[key] = child if isinstance(child, dict) else {}
+        node = node[key]
+    node[path[-1]] = value
+
+
+def _read_existing(out: Path) -> dict[str, Any]:
+    """The current quality.json, so recomputing one section never drops the others."""
+    if not out.is_file():
+        return {}
+    try:
+        doc = json.loads(out.read_text())
+    except ValueError as exc:
+        raise typer.BadParameter(f"{out} is not valid JSON ({exc}); fix or remove it") from exc
+    return doc if isinstance(doc, dict) else {}
+
+
 def evaluate(
-    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path("docs/quality.json"),
-    only: Annotated[str, typer.Option(help="visual, audio or all.")] = "all",
+    out: Annotated[Path, typer.Option(help="JSON results; sections not recomputed are kept.")] = Path(
+        "docs/quality.json"
+    ),
+    only: Annotated[str, typer.Option(help=f"{', '.join(SECTIONS)} or all.")] = "all",
 ) -> None:
-    """Evaluate the committed models on the held-out data: AUC, accuracy, EER, ECE; print a table, write JSON."""
+    """Evaluate the committed models on held-out and cross-domain data; print a table, merge into the JSON."""
     from framesentry.config import get_settings
 
-    if only not in {"visual", "audio", "all"}:
-        raise typer.BadParameter("--only must be visual, audio or all")
+    if only != "all" and only not in SECTIONS:
+        raise typer.BadParameter(f"--only must be one of {', '.join(SECTIONS)} or all")
     settings = get_settings()
-    results: dict[str, Any] = {"generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    if only in {"visual", "all"}:
-        from framesentry.lab.visual.evaluate import evaluate_visual
-
-        results["visual"] = evaluate_visual(settings)
-    if only in {"audio", "all"}:
-        from framesentry.lab.audio.evaluate import evaluate_audio
-
-        results["audio"] = evaluate_audio(settings)
+    doc = _read_existing(out)
+    computed: dict[str, Any] = {}
+    for name in SECTIONS if only == "all" else [only]:
+        for path, fn in SECTIONS[name]:
+            value = fn(settings)
+            _place(doc, path, value)
+            _place(computed, path, value)
+    doc["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     flat: dict[str, Any] = {}
-    _flatten("", {k: v for k, v in results.items() if k != "generated_at"}, flat)
-    table = Table(title="FrameSentry quality (held-out data)", show_header=True, header_style="bold")
+    _flatten("", computed, flat)
+    table = Table(title="FrameSentry quality", show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in flat.items():
@@ -52,5 +104,5 @@ def evaluate(
             table.add_row(key, str(value))
     Console().print(table)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out.write_text(json.dumps(doc, indent=2) + "\n")
     Console(stderr=True).print(f"wrote {out}")
