@@ -81,7 +81,11 @@ class Settings(BaseSettings):
     live_enabled: bool = Field(True, description="Start the live ingest (RTMP listener, WHIP) with `serve`.")
     live_visual_fps: float = Field(2.0, gt=0, le=30, description="Frames per second of each live stream scored.")
     live_visual_window_frames: int = Field(
-        4, ge=1, le=64, description="A face's live score is the mean of its last this-many scored frames."
+        4,
+        ge=1,
+        le=64,
+        description="A face's live score is the trimmed mean (inference.fusion.track_score) of its last this-many "
+        "scored frames.",
     )
     live_face_min_size_px: int = Field(
         64, ge=12, description="Smallest face scored live. Face detection costs ~(12 / this)^2: 64 px halves "

@@ -46,14 +46,15 @@ if [ ! -f "$BASE/.framesentry-ready" ]; then
   "$BASE/bin/pip" install -q --no-deps -r scripts/requirements-nodeps.txt
   touch "$BASE/.framesentry-ready"
 fi
-# Every other pinned dependency of the project (pyproject's own list + dev), skipped when unchanged.
+# Every other pinned dependency of the project (pyproject's own list + dev + train), skipped when unchanged.
 deps_hash=$(cat pyproject.toml | sha256sum | cut -c1-12)
 if [ "$(cat "$BASE/.framesentry-deps" 2>/dev/null)" != "$deps_hash" ]; then
   log "installing the project's pinned dependencies into $BASE"
   "$BASE/bin/python" - > "$BASE/requirements-project.txt" <<'PYREQ'
 import tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-print("\n".join(project["dependencies"] + project["optional-dependencies"]["dev"]))
+extras = project["optional-dependencies"]
+print("\n".join(project["dependencies"] + extras["dev"] + extras.get("train", [])))
 PYREQ
   "$BASE/bin/pip" install -q -r "$BASE/requirements-project.txt"
   "$BASE/bin/python" - <<'PYCHECK'

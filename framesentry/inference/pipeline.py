@@ -20,7 +20,7 @@ from framesentry.inference.fusion import (
     AudioObservation,
     FaceObservation,
     audio_video_score,
-    noisy_or,
+    fuse_modalities,
     segment_scores,
     track_scores,
     visual_video_score,
@@ -201,7 +201,7 @@ def _assemble(
     t_total: float,
 ) -> AnalysisResult:
     """Fuse modalities, build segments and the verdict."""
-    fused = noisy_or(visual.p_fake, audio.p_fake)
+    fused = fuse_modalities(visual.p_fake, audio.p_fake)
     # Nothing to judge (no face and no speech): say so with an uninformative probability.
     p_fake = 0.5 if fused is None else fused
     verdict, confidence = decide(p_fake, real_threshold=settings.real_threshold, fake_threshold=settings.fake_threshold)
@@ -218,6 +218,7 @@ def _assemble(
                 frames=count,
                 p_fake=mean,
                 max_p_fake=peak,
+                verdict=decide(mean, real_threshold=settings.real_threshold, fake_threshold=settings.fake_threshold)[0],
                 box=largest.box,
             )
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 from framesentry.config import Settings
 from framesentry.inference.faces import FaceTracker
-from framesentry.inference.fusion import noisy_or
+from framesentry.inference.fusion import fuse_modalities, track_score
 from framesentry.stream.hysteresis import VerdictSmoother
 from framesentry.stream.scorer import AudioItem, AudioResult, FaceResult, VisualItem
 
@@ -85,14 +85,14 @@ class LiveState:
     def _message(
         self, kind: str, t_s: float, closed_at: float, dropped: dict[str, int], speech: float | None = None
     ) -> dict[str, Any]:
-        means = {tid: round(sum(tr.scores) / len(tr.scores), 4) for tid, tr in self._tracks.items()}
+        means = {tid: round(track_score(tr.scores), 4) for tid, tr in self._tracks.items()}
         faces = [
             {"track_id": tid, "p_fake": means[tid], "frames": len(tr.scores), "box": list(tr.box)}
             for tid, tr in sorted(self._tracks.items())
         ]
         visual_p = max(means.values(), default=None)
         audio_p = sum(p for _, p in self._audio) / len(self._audio) if self._audio else None
-        fused = noisy_or(visual_p, audio_p)
+        fused = fuse_modalities(visual_p, audio_p)
         events: list[dict[str, object]] = []
         if fused is not None:
             smoothed = self._smoother.update(fused, t_s)

@@ -19,9 +19,9 @@ import torch
 from framesentry.config import Settings
 from framesentry.digest import sha256_file
 from framesentry.inference.calibration import fit_temperature
+from framesentry.inference.visual.model import ARCH, CARD_NAME, batched_logits, build_model
 from framesentry.lab.visual.dataset import read_labels, split_indices
 from framesentry.lab.visual.evaluate import framing_report, metrics_report, robustness_report, split_data
-from framesentry.inference.visual.model import ARCH, CARD_NAME, batched_logits, build_model
 
 if TYPE_CHECKING:
     from framesentry.lab.visual.train import TrainConfig
@@ -113,7 +113,13 @@ def export_model(
             "epochs_run": len(history or []),
             "train_seconds": train_seconds,
             "history": history or [],
-            "selection": "best val AUC (on the 144 px training cache, no augmentation) over epochs",
+            "selection": (
+                "best crossdomain-dev clip AUC (visual only, cached pipeline crops; choice, never trained on) over "
+                "checkpoints"
+                if cfg.select_by == "crossdomain"
+                else "best val AUC (on the 144 px training cache, no augmentation) over checkpoints"
+            ),
+            "checkpoint_step": int(ckpt.get("step", 0)),
             "pretrained": "torchvision ImageNet MobileNetV2 (mobilenet_v2-b0353104.pth)",
             "init_from": str(cfg.init_from) if cfg.init_from else None,
             "torch": torch.__version__,
@@ -150,6 +156,14 @@ def reproduce_command(cfg: TrainConfig) -> list[str]:
         parts.append(f"--warmup-steps {cfg.warmup_steps}")
     if cfg.augment.framing_p > 0:
         parts.append(f"--framing-p {cfg.augment.framing_p:g}")
+    if cfg.sbi_share > 0:
+        parts.append(f"--sbi-share {cfg.sbi_share:g} --sbi-pool {cfg.sbi_pool}")
+    if cfg.max_steps is not None:
+        parts.append(f"--max-steps {cfg.max_steps}")
+    if cfg.eval_every is not None:
+        parts.append(f"--eval-every {cfg.eval_every}")
+    if cfg.select_by != "val":
+        parts.append(f"--select-by {cfg.select_by}")
     if cfg.limit is not None:
         parts.append(f"--limit {cfg.limit}")
     if cfg.init_from is None:

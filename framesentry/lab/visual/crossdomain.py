@@ -224,3 +224,24 @@ def cached_clip_crops(settings: Settings) -> dict[str, tuple[NDArray[np.uint8], 
             audio = float(z["audio_p"])
             out[clip.file] = (z["crops"], z["meta"], None if np.isnan(audio) else audio)
     return out
+
+
+def crossdomain_visual_auc(logit_fn: LogitFn, settings: Settings) -> dict[str, Any]:
+    """Visual-only clip AUC (overall and per manipulation) of a candidate model on the cached pipeline crops.
+
+    Same faces and tracks as the pipeline, same per-track aggregation and worst-track rule
+    (``inference.fusion``); the per-frame probability is the sigmoid of the raw logit (no calibration yet).
+    For choosing between training checkpoints; the reported numbers come from ``evaluate_crossdomain_video``.
+    """
+    from framesentry.inference.fusion import FaceObservation, visual_video_score
+
+    rows: list[dict[str, Any]] = []
+    clips = {c.file: c for c in video_clips(settings)}
+    for file, (crops, meta, _audio) in cached_clip_crops(settings).items():
+        if not len(crops):
+            continue
+        p = 1.0 / (1.0 + np.exp(-logit_fn(crops)))
+        faces = [FaceObservation(float(m[0]), int(m[1]), (0, 0, 1, 1), float(q)) for m, q in zip(meta, p, strict=True)]
+        clip = clips[file]
+        rows.append({"label": clip.label, "manipulation": clip.manipulation, "p_fake": visual_video_score(faces)})
+    return clip_metrics(rows)
