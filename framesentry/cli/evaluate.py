@@ -76,6 +76,9 @@ def evaluate(
         "docs/quality.json"
     ),
     only: Annotated[str, typer.Option(help=f"{', '.join(SECTIONS)} or all.")] = "all",
+    card: Annotated[
+        bool, typer.Option("--card", help="Also store the crossdomain numbers in the committed visual model card.")
+    ] = False,
 ) -> None:
     """Evaluate the committed models on held-out and cross-domain data; print a table, merge into the JSON."""
     from framesentry.config import get_settings
@@ -91,6 +94,11 @@ def evaluate(
             _place(doc, path, value)
             _place(computed, path, value)
     doc["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    video = computed.get("crossdomain", {}).get("video")
+    if card and video is not None:
+        from framesentry.lab.visual.card import attach_crossdomain
+
+        attach_crossdomain(settings.models_dir / "visual", video)
 
     flat: dict[str, Any] = {}
     _flatten("", computed, flat)

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from framesentry.config import Settings, get_settings
 from framesentry.errors import DataError
-from framesentry.inference.metrics import roc_auc
+from framesentry.inference.metrics import expected_calibration_error, roc_auc
 
 if TYPE_CHECKING:
     from framesentry.inference.result import AnalysisResult
@@ -108,6 +108,7 @@ def clip_metrics(rows: Sequence[dict[str, Any]], score_key: str = "p_fake") -> d
         "n_fake": len(fakes),
         "n_real": len(reals),
         "auc": _ranked(scores, labels),
+        "ece": expected_calibration_error(scores, labels),
     }
     if "verdict" in rows[0]:
         out["fakes_caught"] = sum(r["verdict"] == "fake" for r in fakes) / max(1, len(fakes))
