@@ -53,8 +53,11 @@ class Settings(BaseSettings):
     segment_s: float = Field(2.0, gt=0, description="Length of the per-segment report buckets.")
 
     # --- verdict -----------------------------------------------------------------------------------
-    fake_threshold: float = Field(0.7, ge=0, le=1, description="p_fake at or above this is Fake.")
-    real_threshold: float = Field(0.3, ge=0, le=1, description="p_fake at or below this is Real.")
+    # The Uncertain band, fit on the dfdc-faces val split for the committed visual model (lab/visual/band.py:
+    # Fake and Real calls on val crops right 90 % of the time; `framesentry eval` reports it as
+    # visual.verdict_band). Refit it whenever the visual model changes.
+    fake_threshold: float = Field(0.52, ge=0, le=1, description="p_fake at or above this is Fake.")
+    real_threshold: float = Field(0.28, ge=0, le=1, description="p_fake at or below this is Real.")
 
     # --- runtime -----------------------------------------------------------------------------------
     torch_threads: int = Field(0, ge=0, description="0 = let torch decide.")
