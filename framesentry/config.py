@@ -60,8 +60,11 @@ class Settings(BaseSettings):
     segment_s: float = Field(2.0, gt=0, description="Length of the per-segment report buckets.")
 
     # --- verdict -----------------------------------------------------------------------------------
-    fake_threshold: float = Field(0.7, ge=0, le=1, description="p_fake at or above this is Fake.")
-    real_threshold: float = Field(0.3, ge=0, le=1, description="p_fake at or below this is Real.")
+    # The Uncertain band, fit on the dfdc-faces val split for the committed visual model (lab/visual/band.py:
+    # Fake and Real calls on val crops right 90 % of the time; `framesentry eval` reports it as
+    # visual.verdict_band). Refit it whenever the visual model changes.
+    fake_threshold: float = Field(0.52, ge=0, le=1, description="p_fake at or above this is Fake.")
+    real_threshold: float = Field(0.28, ge=0, le=1, description="p_fake at or below this is Real.")
 
     # --- runtime -----------------------------------------------------------------------------------
     torch_threads: int = Field(0, ge=0, description="0 = let torch decide.")
@@ -88,7 +91,11 @@ class Settings(BaseSettings):
     live_enabled: bool = Field(True, description="Start the live ingest (RTMP listener, WHIP) with `serve`.")
     live_visual_fps: float = Field(2.0, gt=0, le=30, description="Frames per second of each live stream scored.")
     live_visual_window_frames: int = Field(
-        4, ge=1, le=64, description="A face's live score is the mean of its last this-many scored frames."
+        4,
+        ge=1,
+        le=64,
+        description="A face's live score is the trimmed mean (inference.fusion.track_score) of its last this-many "
+        "scored frames.",
     )
     live_face_min_size_px: int = Field(
         64, ge=12, description="Smallest face scored live. Face detection costs ~(12 / this)^2: 64 px halves "

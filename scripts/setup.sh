@@ -54,7 +54,7 @@ if [ "$(cat "$BASE/.framesentry-deps" 2>/dev/null)" != "$deps_hash" ]; then
 import tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 extras = project["optional-dependencies"]
-print("\n".join(project["dependencies"] + extras["dev"] + extras["train"]))
+print("\n".join(project["dependencies"] + extras["dev"] + extras.get("train", [])))
 PYREQ
   "$BASE/bin/pip" install -q -r "$BASE/requirements-project.txt"
   "$BASE/bin/python" - <<'PYCHECK'

@@ -35,12 +35,16 @@ def test_score_clip_matches_the_detector_on_the_same_windows(settings: Settings)
 
 
 def test_eval_merges_sections_and_keeps_other_keys(tmp_path: Path) -> None:
-    from framesentry.cli.evaluate import merge_section, read_existing
+    import typer
 
+    from framesentry.cli.evaluate import SECTIONS, _place, _read_existing
+
+    assert SECTIONS["crossdomain-audio"][0][0] == ("crossdomain", "audio")
     out = tmp_path / "quality.json"
     out.write_text(json.dumps({"visual": {"auc": 0.9}, "crossdomain": {"video": {"auc": 0.7}}}))
-    results = read_existing(out)
-    merge_section(results, ("crossdomain", "audio"), {"auc": 0.5})
+    results = _read_existing(out)
+    _place(results, ("crossdomain", "audio"), {"auc": 0.5})
     assert results == {"visual": {"auc": 0.9}, "crossdomain": {"video": {"auc": 0.7}, "audio": {"auc": 0.5}}}
     out.write_text("not json")
-    assert read_existing(out) == {}
+    with pytest.raises(typer.BadParameter):
+        _read_existing(out)

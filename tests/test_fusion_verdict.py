@@ -10,8 +10,9 @@ from framesentry.inference.fusion import (
     AudioObservation,
     FaceObservation,
     audio_video_score,
-    noisy_or,
+    fuse_modalities,
     segment_scores,
+    track_score,
     visual_video_score,
 )
 from framesentry.inference.metrics import accuracy_at, equal_error_rate, expected_calibration_error, roc_auc
@@ -19,11 +20,44 @@ from framesentry.inference.result import Verdict
 from framesentry.inference.verdict import decide
 
 
-def test_noisy_or_drops_missing_modalities() -> None:
-    """A missing modality is left out (not read as 'real'); two present ones combine as noisy-OR."""
-    assert noisy_or(None, None) is None
-    assert noisy_or(0.8, None) == pytest.approx(0.8)
-    assert noisy_or(0.5, 0.5) == pytest.approx(0.75)
+def test_fusion_drops_missing_modalities_and_keeps_a_lone_one_calibrated() -> None:
+    """A missing modality is left out (not read as 'real'); one present modality keeps its probability."""
+    assert fuse_modalities(None, None) is None
+    assert fuse_modalities(0.8, None) == pytest.approx(0.8)
+    assert fuse_modalities(None, 0.13) == pytest.approx(0.13)
+    assert fuse_modalities(0.5, 0.5) == pytest.approx(0.5)  # no evidence either way: the stated prior
+
+
+def test_two_modalities_leaning_real_give_a_confident_real() -> None:
+    """0.2 and 0.2 was 0.36 (Uncertain) under noisy-OR; evidence that agrees must make the call surer."""
+    fused = fuse_modalities(0.2, 0.2)
+    assert fused is not None and fused < 0.2
+    verdict, confidence = decide(fused, real_threshold=0.3, fake_threshold=0.7)
+    assert verdict is Verdict.REAL and confidence > 0.8
+    assert fuse_modalities(0.2, 0.2) == pytest.approx(fuse_modalities(0.2, 0.2, prior=0.5))
+    assert fuse_modalities(0.2, 0.2, prior=0.1) < fused < fuse_modalities(0.2, 0.2, prior=0.9)
+
+
+def test_one_clearly_fake_modality_makes_the_video_fake() -> None:
+    """A face swap with real speech is still a fake: 'any modality manipulated', not an average."""
+    fused = fuse_modalities(0.95, 0.1)
+    assert fused is not None and fused >= 0.85
+    assert fuse_modalities(0.1, 0.95) == pytest.approx(fused)
+    assert decide(fused, real_threshold=0.3, fake_threshold=0.7)[0] is Verdict.FAKE
+    with pytest.raises(ValueError):
+        fuse_modalities(0.5, prior=1.0)
+
+
+def test_track_score_ignores_a_few_bad_frames_either_way() -> None:
+    """Two glitch frames of 0.99 among 20 real ones stay real, two clean frames in a fake track stay fake;
+    a track fake in half its frames is in the middle; short tracks are plain means."""
+    assert track_score([0.1] * 20 + [0.99] * 2) == pytest.approx(0.1)
+    assert track_score([0.9] * 20 + [0.01] * 2) == pytest.approx(0.9)
+    assert 0.4 < track_score([0.1] * 10 + [0.9] * 10) < 0.6
+    assert track_score([0.4]) == pytest.approx(0.4)
+    assert track_score([0.2, 0.6]) == pytest.approx(0.4)
+    with pytest.raises(ValueError):
+        track_score([])
 
 
 def test_visual_score_is_worst_steady_track() -> None:

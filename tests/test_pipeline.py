@@ -10,6 +10,7 @@ import pytest
 
 from framesentry.config import Settings
 from framesentry.inference.detectors import Detectors
+from framesentry.inference.fusion import fuse_modalities
 from framesentry.inference.pipeline import analyze_file
 from framesentry.inference.result import AnalysisResult, Verdict
 
@@ -26,8 +27,10 @@ def test_faces_and_speech_are_both_scored(clip_faces_speech: Path, detectors: De
     assert result.visual.status == "ok" and result.visual.p_fake is not None
     assert result.audio.status == "ok" and result.audio.windows_scored >= 1
     assert len(result.faces) == 1 and result.faces[0].frames >= 10  # 6 s at 2 fps
-    assert result.verdict in set(Verdict)
-    assert result.p_fake == pytest.approx(1 - (1 - result.visual.p_fake) * (1 - result.audio.p_fake), abs=1e-5)
+    # A real face with real speech is Real, and so is its one person.
+    assert result.verdict is Verdict.REAL, (result.p_fake, result.visual.p_fake, result.audio.p_fake)
+    assert result.faces[0].verdict is not Verdict.FAKE
+    assert result.p_fake == pytest.approx(fuse_modalities(result.visual.p_fake, result.audio.p_fake), abs=1e-5)
     assert {"probe", "visual", "audio", "total"} <= set(result.timing_s)
     assert {"visual", "audio", "faces"} <= set(result.models)
     assert result.segments and result.segments[0].start_s == 0.0
@@ -50,6 +53,7 @@ def test_two_people_get_two_tracks(clip_multi_face: Path, detectors: Detectors) 
     assert all(f.frames >= 6 for f in result.faces)
     left, right = sorted(result.faces, key=lambda f: f.box[0])
     assert left.box[2] < right.box[0]
+    assert result.verdict is Verdict.REAL and Verdict.FAKE not in {f.verdict for f in result.faces}
 
 
 def test_no_face_is_an_outcome_not_an_error(clip_no_face: Path, detectors: Detectors) -> None:
@@ -66,6 +70,7 @@ def test_video_only_and_audio_only(clip_video_only: Path, clip_audio_only: Path,
     video = analyze_file(clip_video_only, detectors.settings, detectors)
     assert video.audio.status == "no_audio" and video.visual.status == "ok"
     assert video.p_fake == pytest.approx(video.visual.p_fake, abs=1e-6)
+    assert video.verdict is Verdict.REAL
     audio = analyze_file(clip_audio_only, detectors.settings, detectors)
     assert audio.visual.status == "no_video" and audio.audio.status == "ok"
     assert not audio.media.has_video

@@ -14,8 +14,8 @@ from framesentry.digest import sha256_file
 from framesentry.errors import DataError, ModelError
 from framesentry.inference.metrics import roc_auc
 from framesentry.inference.visual import model as model_mod
-from framesentry.inference.visual import train as train_mod
 from framesentry.inference.visual.model import VisualDetector, preprocess
+from framesentry.lab.visual import train as train_mod
 from framesentry.lab.visual.augment import AugmentConfig, degrade, degrade_batch
 from framesentry.lab.visual.dataset import read_labels, split_indices
 from framesentry.lab.visual.evaluate import split_data

@@ -24,6 +24,16 @@ def visual(
     framing_p: float = typer.Option(
         0.0, min=0.0, max=1.0, help="Share of images given zoom-out/shift framing jitter (0 = base recipe)."
     ),
+    sbi_share: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Share of each batch made of self-blended-image pairs (real + blended)."
+    ),
+    sbi_pool: int = typer.Option(4000, min=2, help="Real train faces given 68 landmarks for self-blending."),
+    max_steps: int | None = typer.Option(None, min=1, help="Stop after this many steps (LR schedule spans them)."),
+    eval_every: int | None = typer.Option(None, min=1, help="Also checkpoint and score every this many steps."),
+    select_by: str = typer.Option(
+        "val", help="Keep the checkpoint with the best 'val' (DFDC val AUC) or 'crossdomain' (crossdomain-dev "
+        "clip AUC on the crops cached by `framesentry eval --only crossdomain`; choice only, never trained on)."
+    ),
     export_from: Path | None = typer.Option(
         None, help="Skip training: export this checkpoint (e.g. a stopped run's best.pt) with the same options."
     ),
@@ -40,6 +50,8 @@ def visual(
     from framesentry.lab.visual.card import export_model
     from framesentry.lab.visual.train import TrainConfig, train_visual
 
+    if select_by not in {"val", "crossdomain"}:
+        raise typer.BadParameter("--select-by must be val or crossdomain")
     settings = get_settings()
     cfg = TrainConfig(
         out_dir=out or settings.work_dir / "visual_model",
@@ -54,6 +66,11 @@ def visual(
         warmup_steps=warmup_steps,
         init_from=init_from.resolve() if init_from else None,
         augment=AugmentConfig(framing_p=framing_p),
+        sbi_share=sbi_share,
+        sbi_pool=sbi_pool,
+        max_steps=max_steps,
+        eval_every=eval_every,
+        select_by=select_by,
     )
     if export_from is not None:
         if not export_from.is_file():

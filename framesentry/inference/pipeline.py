@@ -186,7 +186,9 @@ def _assemble(
     verdict, confidence = decide(p_fake, real_threshold=settings.real_threshold, fake_threshold=settings.fake_threshold)
     tracks = [
         FaceTrack(track_id=t.track_id, first_seen_s=t.first_seen_s, last_seen_s=t.last_seen_s, frames=t.frames,
-                  p_fake=t.p_fake, max_p_fake=t.max_p_fake, box=t.largest_box)
+                  p_fake=t.p_fake, max_p_fake=t.max_p_fake, box=t.largest_box,
+                  verdict=decide(t.p_fake, real_threshold=settings.real_threshold,
+                                 fake_threshold=settings.fake_threshold)[0])
         for t in judgement.tracks
     ]
     faces, windows = list(evidence.faces), list(evidence.windows)

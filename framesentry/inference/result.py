@@ -39,8 +39,13 @@ class FaceTrack(BaseModel):
     first_seen_s: float
     last_seen_s: float
     frames: int
-    p_fake: float = Field(ge=0, le=1, description="Mean calibrated p_fake over the track's frames.")
+    p_fake: float = Field(
+        ge=0, le=1, description="Track score: trimmed upper mean of the frames' calibrated p_fake (inference.fusion)."
+    )
     max_p_fake: float = Field(ge=0, le=1)
+    verdict: Verdict | None = Field(
+        None, description="This person's own verdict from the track score: which face is manipulated, which is not."
+    )
     box: tuple[int, int, int, int] = Field(description="Largest box of the track: x1, y1, x2, y2 in pixels.")
 
 

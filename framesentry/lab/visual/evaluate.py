@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from framesentry.config import Settings, get_settings
 from framesentry.inference.calibration import Calibrator
 from framesentry.inference.metrics import accuracy_at, equal_error_rate, expected_calibration_error, roc_auc
+from framesentry.lab.visual.band import band_report
 from framesentry.lab.visual.dataset import Sample, load_images, read_labels, split_indices
 
 FRAME_SIZE = (1280, 720)
@@ -168,7 +169,8 @@ def evaluate_visual(
     samples = read_labels(settings)
     x_val, y_val = split_data(settings, "val", limit, samples)
     x_test, y_test = split_data(settings, "test", limit, samples)
-    val = metrics_report(det.logits(x_val), y_val, det.calibrator)
+    val_logits = det.logits(x_val)
+    val = metrics_report(val_logits, y_val, det.calibrator)
     test = metrics_report(det.logits(x_test), y_test, det.calibrator)
     out: dict[str, Any] = {
         "model_version": det.version,
@@ -180,6 +182,7 @@ def evaluate_visual(
         "val_auc": val["auc"],
         "val": val,
         "test": test,
+        "verdict_band": band_report(det.calibrator(val_logits), y_val),
     }
     if robustness:
         out["test_auc_degraded"] = robustness_report(det.logits, x_test, y_test)

@@ -6,6 +6,12 @@ early still yields a usable model. ``export_model`` then writes weights, calibra
 model card into the output folder; test numbers are computed once there and never used for any choice.
 With ``init_from`` the run starts from an exported model's weights instead of ImageNet (a short, low-LR
 fine-tune, e.g. to add framing-jitter augmentation without retraining from scratch).
+
+With ``sbi_share > 0`` that share of every batch is self-blended-image pairs (``lab.visual.sbi``): real train
+faces and the same faces blended with a transformed copy of themselves, labelled fake; the rest of the batch
+is DFDC as before. With ``select_by="crossdomain"`` checkpoints are also scored every ``eval_every`` steps on
+the cached crossdomain-dev crops (``lab.visual.crossdomain``; choice only, never a training signal) and the
+best by that clip AUC is kept as ``best.pt``; DFDC val AUC is logged beside it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from framesentry.lab.visual.dataset import (
     resize_uint8,
     split_indices,
 )
+from framesentry.lab.visual.sbi import SBIConfig, SBIPool
 
 
 @dataclass
@@ -56,6 +63,12 @@ class TrainConfig:
     run_dir: Path | None = None
     init_from: Path | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    sbi_share: float = 0.0  # share of each batch made of SBI pairs (half real, half self-blended)
+    sbi_pool: int = 4000  # real train faces given landmarks for SBI
+    sbi: SBIConfig = field(default_factory=SBIConfig)
+    max_steps: int | None = None  # stop after this many steps (the LR schedule spans them)
+    eval_every: int | None = None  # also checkpoint/score every this many steps
+    select_by: str = "val"  # "val" (DFDC val AUC) or "crossdomain" (crossdomain-dev clip AUC, choice only)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -118,6 +131,44 @@ def load_init_weights(model: torch.nn.Module, path: Path) -> None:
         raise ModelError(f"cannot initialise from {path}: {exc}", path=str(path)) from exc
 
 
+def _score(
+    model: torch.nn.Module, cfg: TrainConfig, settings: Settings, x_va: NDArray[np.uint8], y_va: NDArray[np.int64]
+) -> dict[str, float]:
+    """DFDC val AUC, and with ``select_by="crossdomain"`` the crossdomain-dev clip AUC per manipulation."""
+    rec = {"val_auc": roc_auc(batched_logits(model, x_va, cfg.image_size, cfg.eval_batch_size), y_va)}
+    if cfg.select_by == "crossdomain":
+        from framesentry.lab.visual.crossdomain import crossdomain_visual_auc
+
+        report = crossdomain_visual_auc(
+            lambda crops: batched_logits(model, crops, cfg.image_size, cfg.eval_batch_size), settings
+        )
+        rec["crossdomain_auc"] = float(report["auc"])
+        for family, fam in report["per_manipulation"].items():
+            if fam.get("auc") is not None:
+                rec[f"crossdomain_auc_{family}"] = float(fam["auc"])
+    return rec
+
+
+def _sbi_pool(
+    settings: Settings,
+    cfg: TrainConfig,
+    samples: list[Any],
+    tr_idx: NDArray[np.int64],
+    x_tr: NDArray[np.uint8],
+    y_tr: NDArray[np.float32],
+    log: _Log,
+) -> SBIPool:
+    """The first ``sbi_pool`` real train faces (file order) with their 68 landmarks (cached)."""
+    from framesentry.lab.visual.sbi import landmark_cache
+
+    real_rows = np.flatnonzero(y_tr == 0)[: cfg.sbi_pool]
+    pixels = np.asarray(x_tr[real_rows])
+    t0 = time.time()
+    marks = landmark_cache(settings, pixels, tr_idx[real_rows], cfg.cache_size)
+    log(f"SBI pool: {len(real_rows)} real faces, landmarks in {time.time() - t0:.0f}s")
+    return SBIPool(pixels, marks, cfg.sbi)
+
+
 def _seed_everything(seed: int) -> None:
     import random
 
@@ -153,22 +204,49 @@ def train_visual(cfg: TrainConfig, settings: Settings | None = None) -> TrainRes
     if cfg.init_from is not None:
         load_init_weights(model, cfg.init_from)
         log(f"initialised from {cfg.init_from}")
+    pool = _sbi_pool(settings, cfg, samples, tr_idx, x_tr, y_tr, log) if cfg.sbi_share > 0 else None
+    n_sbi = round(cfg.batch_size * cfg.sbi_share / 2) if pool is not None else 0
+    n_dfdc = cfg.batch_size - 2 * n_sbi
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    steps_per_epoch = math.ceil(len(tr_idx) / cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
+    steps_per_epoch = math.ceil(len(tr_idx) / n_dfdc)
+    total_steps = min(steps_per_epoch * cfg.epochs, cfg.max_steps or 1 << 62)
     history: list[dict[str, float]] = []
-    best_auc, best_epoch, step = -1.0, 0, 0
+    best = {"score": -1.0, "step": 0}
+    step = 0
     t_start = time.time()
+
+    def checkpoint(epoch: int) -> None:
+        rec = _score(model, cfg, settings, x_va, y_va)
+        rec.update(epoch=epoch, step=step, elapsed_seconds=time.time() - t_start)
+        history.append(rec)
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        torch.save({"epoch": epoch, "step": step, "state_dict": state, **rec}, run_dir / "last.pt")
+        score = rec["crossdomain_auc"] if cfg.select_by == "crossdomain" else rec["val_auc"]
+        if score > best["score"]:
+            best.update(score=score, step=step, epoch=epoch)
+            torch.save({"epoch": epoch, "step": step, "state_dict": state, **rec}, run_dir / "best.pt")
+        (run_dir / "history.json").write_text(json.dumps(history, indent=2))
+        extra = f" crossdomain AUC {rec['crossdomain_auc']:.4f}" if "crossdomain_auc" in rec else ""
+        log(f"step {step}: val AUC {rec['val_auc']:.4f}{extra} (best {best['score']:.4f} @ step {best['step']})")
+        model.train()
+
     for epoch in range(1, cfg.epochs + 1):
         rng = np.random.default_rng([cfg.seed, epoch])  # per-epoch stream: same run, same batches
         order = rng.permutation(len(tr_idx))
         model.train()
         t_ep, seen, loss_sum = time.time(), 0, 0.0
         for b in range(steps_per_epoch):
-            sel = np.sort(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
-            x = preprocess(degrade_batch(x_tr[sel], rng, cfg.augment), cfg.image_size)
-            y = torch.from_numpy(y_tr[sel])
+            if step >= total_steps:
+                break
+            sel = np.sort(order[b * n_dfdc : (b + 1) * n_dfdc])
+            images, labels = np.asarray(x_tr[sel]), y_tr[sel]
+            if pool is not None:
+                reals, fakes = pool.draw(n_sbi, rng)
+                images = np.concatenate([images, reals, fakes])
+                labels = np.concatenate([labels, np.zeros(n_sbi, np.float32), np.ones(n_sbi, np.float32)])
+            x = preprocess(degrade_batch(images, rng, cfg.augment), cfg.image_size)
+            y = torch.from_numpy(labels)
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, total_steps, cfg)
             loss = loss_fn(model(x).reshape(-1), y)
@@ -176,31 +254,19 @@ def train_visual(cfg: TrainConfig, settings: Settings | None = None) -> TrainRes
             loss.backward()
             opt.step()
             step += 1
-            seen += len(sel)
-            loss_sum += float(loss.detach()) * len(sel)
+            seen += len(labels)
+            loss_sum += float(loss.detach()) * len(labels)
             if (b + 1) % cfg.log_every == 0:
                 rate = seen / (time.time() - t_ep)
                 log(f"epoch {epoch} step {b + 1}/{steps_per_epoch} loss {loss_sum / seen:.4f} {rate:.1f} img/s")
-        val_logits = batched_logits(model, x_va, cfg.image_size, cfg.eval_batch_size)
-        val_auc = roc_auc(val_logits, y_va)
-        rec = {
-            "epoch": epoch,
-            "train_loss": loss_sum / max(1, seen),
-            "val_auc": val_auc,
-            "epoch_seconds": time.time() - t_ep,
-            "elapsed_seconds": time.time() - t_start,
-        }
-        history.append(rec)
-        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        torch.save({"epoch": epoch, "state_dict": state, "val_auc": val_auc}, run_dir / "last.pt")
-        if val_auc > best_auc:
-            best_auc, best_epoch = val_auc, epoch
-            torch.save({"epoch": epoch, "state_dict": state, "val_auc": val_auc}, run_dir / "best.pt")
-        (run_dir / "history.json").write_text(json.dumps(history, indent=2))
-        log(
-            f"epoch {epoch} done: loss {rec['train_loss']:.4f} val AUC {val_auc:.4f} "
-            f"(best {best_auc:.4f} @ {best_epoch}) in {rec['epoch_seconds']:.0f}s"
-        )
+            if cfg.eval_every and step % cfg.eval_every == 0:
+                checkpoint(epoch)
+        if not (cfg.eval_every and step % cfg.eval_every == 0):
+            checkpoint(epoch)
+        log(f"epoch {epoch} done: loss {loss_sum / max(1, seen):.4f} in {time.time() - t_ep:.0f}s")
+        if step >= total_steps:
+            break
+    best_epoch, best_auc = int(best.get("epoch", 0)), float(best["score"])
     train_seconds = time.time() - t_start
     card = export_model(run_dir / "best.pt", cfg, settings, history=history, train_seconds=train_seconds, log=log)
     return TrainResult(cfg.out_dir, best_epoch, best_auc, len(history), train_seconds, card)
