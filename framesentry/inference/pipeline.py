@@ -34,6 +34,7 @@ from framesentry.inference.result import (
     ModalityScore,
     Segment,
 )
+from framesentry.inference.routing import DefaultPolicy, MediaFacts, Outcome, Router, RoutingPolicy
 from framesentry.inference.verdict import decide
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def _batched(it: Iterator[T], size: int) -> Iterator[list[T]]:
 
 
 def score_visual(
-    path: Path, duration_s: float, detectors: Detectors, progress: ProgressCallback
+    path: Path, duration_s: float, detectors: Detectors, progress: ProgressCallback, router: Router | None = None
 ) -> tuple[list[FaceObservation], int]:
     """Faces on sampled frames, tracked and scored. Returns observations and the number of frames sampled."""
     from framesentry.inference.faces import FaceTracker, crop_face
@@ -91,8 +92,12 @@ def score_visual(
         for frame, boxes in zip(frames, boxes_per_frame, strict=True):
             track_ids = tracker.update(frame.t_s, boxes)
             for box, track_id in zip(boxes, track_ids, strict=True):
-                crops.append(crop_face(frame.rgb, box, settings))
-                meta.append((frame.t_s, track_id, (int(box.x1), int(box.y1), int(box.x2), int(box.y2))))
+                crop = crop_face(frame.rgb, box, settings)
+                int_box = (int(box.x1), int(box.y1), int(box.x2), int(box.y2))
+                if router is not None and not router.keep_face(crop, int_box):  # ROUTING: unusable face
+                    continue
+                crops.append(crop)
+                meta.append((frame.t_s, track_id, int_box))
         if crops:
             probs = detectors.visual.predict(np.stack(crops))
             observations.extend(
@@ -104,7 +109,7 @@ def score_visual(
 
 
 def score_audio(
-    path: Path, duration_s: float, detectors: Detectors, progress: ProgressCallback
+    path: Path, duration_s: float, detectors: Detectors, progress: ProgressCallback, router: Router | None = None
 ) -> tuple[list[AudioObservation], int]:
     """Audio windows with enough speech, scored. Returns observations and the count of skipped windows."""
     from framesentry.inference.audio.streaming import stream_windows
@@ -122,7 +127,9 @@ def score_audio(
     )
     for batch in _batched(windows, settings.batch_size):
         speech = [detectors.vad.speech_fraction(w.samples, settings.audio_sample_rate) for w in batch]
-        keep = [w for w, s in zip(batch, speech, strict=True) if s >= settings.vad_min_speech_fraction]
+        # ROUTING: the router gates each window (VAD, SNR, clipping); without one, VAD alone.
+        keep = [w for w, s in zip(batch, speech, strict=True)
+                if (router.keep_audio(w.samples, s) if router is not None else s >= settings.vad_min_speech_fraction)]
         skipped += len(batch) - len(keep)
         if keep:
             probs = detectors.audio.predict(np.stack([w.samples for w in keep]))
@@ -139,6 +146,7 @@ def analyze_file(
     settings: Settings | None = None,
     detectors: Detectors | None = None,
     progress: ProgressCallback | None = None,
+    policy: RoutingPolicy | None = None,
 ) -> AnalysisResult:
     """Analyse one media file end to end. Raises typed ``MediaError`` for bad input."""
     from framesentry.media import probe
@@ -154,11 +162,14 @@ def analyze_file(
     info = probe(path, settings)
     timer.add("probe", t0)
     duration = info.duration_s or 0.0
+    # --- ROUTING (inference/routing.py): the policy picks the path and every decision lands in the result ---
+    router = Router(policy or DefaultPolicy(settings), settings.audio_sample_rate)
+    plan = router.plan(MediaFacts(info.video is not None, info.audio is not None, duration))
 
     faces: list[FaceObservation] = []
-    if info.video is not None:
+    if info.video is not None and plan.get("visual") == "run":
         t0 = time.perf_counter()
-        faces, frames_seen = score_visual(path, duration, detectors, report)
+        faces, frames_seen = score_visual(path, duration, detectors, report, router)
         timer.add("visual", t0)
         visual_p = visual_video_score(faces)
         visual = ModalityScore(
@@ -169,12 +180,12 @@ def analyze_file(
             model_version=detectors.visual.version if faces else None,
         )
     else:
-        visual = ModalityScore(status="no_video")
+        visual = ModalityScore(status="no_video" if info.video is None else "disabled")
 
     windows: list[AudioObservation] = []
-    if info.audio is not None:
+    if info.audio is not None and plan.get("audio") == "run":
         t0 = time.perf_counter()
-        windows, skipped = score_audio(path, duration, detectors, report)
+        windows, skipped = score_audio(path, duration, detectors, report, router)
         timer.add("audio", t0)
         audio = ModalityScore(
             status="ok" if windows else "no_speech",
@@ -184,9 +195,11 @@ def analyze_file(
             model_version=detectors.audio.version if windows else None,
         )
     else:
-        audio = ModalityScore(status="no_audio")
+        audio = ModalityScore(status="no_audio" if info.audio is None else "disabled")
 
-    return _assemble(info, settings, detectors, faces, windows, visual, audio, timer, t_total)
+    result = _assemble(info, settings, detectors, faces, windows, visual, audio, timer, t_total)
+    router.escalate(Outcome(result.verdict.value, result.p_fake, visual.status, audio.status))
+    return result.model_copy(update={"routing": router.decisions()})  # ROUTING: decisions recorded
 
 
 def _assemble(
