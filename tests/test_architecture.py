@@ -18,11 +18,12 @@ ALLOWED: dict[str, set[str]] = {
     "engines": {"media"},
     "inference": {"engines", "media"},
     "store": set(),
+    "explain": {"inference", "engines", "media"},
     "stream": {"inference", "engines", "media", "store"},
-    "jobs": {"inference", "engines", "media", "store"},
+    "jobs": {"explain", "inference", "engines", "media", "store"},
     "lab": {"inference", "engines", "media", "stream"},
-    "api": {"jobs", "stream", "inference", "engines", "media", "store"},
-    "cli": {"api", "jobs", "stream", "inference", "engines", "media", "store", "lab"},
+    "api": {"jobs", "stream", "explain", "inference", "engines", "media", "store"},
+    "cli": {"api", "jobs", "stream", "explain", "inference", "engines", "media", "store", "lab"},
 }
 LEAVES = {"config", "errors", "digest", "__init__", "__main__"}
 
