@@ -45,6 +45,8 @@ class AudioSaliency:
     windows: list[WindowSaliency]
     grid: list[float] = field(default_factory=list)
     """Mean logit drop per clip time bin (``nan`` where no explained window covers it)."""
+    offset_s: float = 0.0
+    """Clip time of the grid's first bin (the signal explained may start later than the file)."""
 
     def top_ranges(self, k: int = 3) -> list[dict[str, float]]:
         """The ``k`` most salient time ranges (adjacent positive top bins merged), strongest first."""
@@ -61,7 +63,8 @@ class AudioSaliency:
                 j = i
                 while j + 1 < len(g) and hot[j + 1]:
                     j += 1
-                ranges.append({"start_s": round(i * self.time_bin_s, 3), "end_s": round((j + 1) * self.time_bin_s, 3),
+                ranges.append({"start_s": round(self.offset_s + i * self.time_bin_s, 3),
+                               "end_s": round(self.offset_s + (j + 1) * self.time_bin_s, 3),
                                "saliency": round(float(g[i : j + 1].mean()), 4)})
                 i = j + 1
             else:
@@ -81,7 +84,7 @@ class AudioSaliency:
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method, "sample_rate": self.sample_rate, "time_bin_s": self.time_bin_s,
-            "band_edges_hz": self.band_edges_hz,
+            "band_edges_hz": self.band_edges_hz, "offset_s": self.offset_s,
             "windows": [vars(w) for w in self.windows],
             "grid": [None if np.isnan(v) else round(float(v), 4) for v in self.grid],
             "top_ranges": self.top_ranges(), "bands": self.band_ranking(),
@@ -108,9 +111,9 @@ def _occlude_bands(window: NDArray[np.float32], rate: int) -> NDArray[np.float32
 
 
 def explain_windows(
-    detector: Any, signal: NDArray[np.float32], rate: int, starts_s: list[float]
+    detector: Any, signal: NDArray[np.float32], rate: int, starts_s: list[float], offset_s: float = 0.0
 ) -> AudioSaliency:
-    """Occlusion saliency for the windows of ``signal`` starting at ``starts_s`` (seconds)."""
+    """Occlusion saliency for the windows starting at clip times ``starts_s``; ``signal`` starts at ``offset_s``."""
     n = int(detector.window_samples)
     bins = np.linspace(0, n, round(n / rate / TIME_BIN_S) + 1).astype(np.int64)
     grid_len = int(np.ceil(len(signal) / rate / TIME_BIN_S))
@@ -118,7 +121,7 @@ def explain_windows(
     count = np.zeros(grid_len)
     explained: list[WindowSaliency] = []
     for start_s in starts_s:
-        a = round(start_s * rate)
+        a = round((start_s - offset_s) * rate)
         window = np.asarray(signal[a : a + n], dtype=np.float32)
         if len(window) < n:
             window = np.pad(window, (0, n - len(window)))
@@ -134,7 +137,8 @@ def explain_windows(
                                         [round(float(d), 4) for d in time_drops],
                                         [round(float(d), 4) for d in band_drops]))
     grid = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return AudioSaliency(METHOD, rate, TIME_BIN_S, list(BAND_EDGES_HZ), explained, [float(v) for v in grid])
+    return AudioSaliency(METHOD, rate, TIME_BIN_S, list(BAND_EDGES_HZ), explained, [float(v) for v in grid],
+                         offset_s=round(offset_s, 4))
 
 
 def render(sal: AudioSaliency, signal: NDArray[np.float32], path: Any) -> None:
@@ -152,11 +156,11 @@ def render(sal: AudioSaliency, signal: NDArray[np.float32], path: Any) -> None:
     ax_b = fig.add_subplot(grid[1, 1], sharey=ax_s)
     x = np.asarray(signal, dtype=np.float64)
     ax_s.specgram(x if x.size >= 512 else np.pad(x, (0, 512 - x.size)), NFFT=512, Fs=rate, noverlap=352,
-                  cmap="magma")
+                  cmap="magma", xextent=(sal.offset_s, sal.offset_s + max(x.size, 512) / rate))
     ax_s.set_ylabel("Hz")
     ax_s.set_xlabel("seconds")
     g = np.asarray(sal.grid, dtype=np.float64)
-    t = (np.arange(len(g)) + 0.5) * sal.time_bin_s
+    t = sal.offset_s + (np.arange(len(g)) + 0.5) * sal.time_bin_s
     ax_t.bar(t, np.nan_to_num(g), width=sal.time_bin_s, color=np.where(np.nan_to_num(g) > 0, "#c0392b", "#7f8c8d"))
     for r in sal.top_ranges():
         ax_s.axvspan(r["start_s"], r["end_s"], color="cyan", alpha=0.25)

@@ -69,6 +69,31 @@ def overlay(rgb: NDArray[np.uint8], cam: NDArray[np.float32], weight: float = 0.
     return np.asarray(show_cam_on_image(rgb.astype(np.float32) / 255.0, cam, use_rgb=True, image_weight=1 - weight))
 
 
+def overlay_masked(
+    rgb: NDArray[np.uint8], cam: NDArray[np.float32], box: tuple[int, int, int, int] | None = None, weight: float = 0.6
+) -> NDArray[np.uint8]:
+    """Jet colours blended in proportion to the map (untouched where it is 0), with the face box outlined."""
+    import matplotlib
+
+    heat = matplotlib.colormaps["jet"](cam)[..., :3] * 255.0
+    alpha = (weight * cam)[..., None]
+    out = (rgb.astype(np.float32) * (1 - alpha) + heat * alpha).clip(0, 255).astype(np.uint8)
+    if box is not None:
+        from PIL import Image, ImageDraw
+
+        img = Image.fromarray(out)
+        ImageDraw.Draw(img).rectangle(box, outline=(255, 255, 255), width=max(2, rgb.shape[1] // 400))
+        out = np.asarray(img)
+    return out
+
+
+def face_box(box: tuple[int, int, int, int]) -> Any:
+    """The detector's ``FaceBox`` for a stored integer box (what ``crop_face`` and ``crop_square`` take)."""
+    from framesentry.inference.faces.detector import FaceBox
+
+    return FaceBox(float(box[0]), float(box[1]), float(box[2]), float(box[3]), 1.0)
+
+
 def frame_map(
     frame_hw: tuple[int, int], cam: NDArray[np.float32], box: tuple[int, int, int, int], settings: Settings
 ) -> NDArray[np.float32]:
@@ -76,10 +101,9 @@ def frame_map(
     from PIL import Image
 
     from framesentry.inference.faces.crops import crop_square
-    from framesentry.inference.faces.detector import FaceBox
 
     height, width = frame_hw
-    cx, cy, side = crop_square(FaceBox(float(box[0]), float(box[1]), float(box[2]), float(box[3]), 1.0), settings)
+    cx, cy, side = crop_square(face_box(box), settings)
     x0, y0 = round(cx - side / 2), round(cy - side / 2)
     n = max(1, round(side))
     resized = np.asarray(Image.fromarray(cam.astype(np.float32), mode="F").resize((n, n), Image.Resampling.BILINEAR))

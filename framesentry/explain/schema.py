@@ -70,3 +70,4 @@ class Explanation(BaseModel):
     models: list[ModelQuality] = []
     artifacts: list[Artifact] = []
     timing_s: dict[str, float] = {}
+    media_sha256: str | None = None

@@ -34,7 +34,7 @@ from framesentry.inference.result import (
     ModalityScore,
     Segment,
 )
-from framesentry.inference.routing import DefaultPolicy, MediaFacts, Outcome, Router, RoutingPolicy
+from framesentry.inference.routing import MediaFacts, Outcome, Router, RoutingPolicy, policy_for
 from framesentry.inference.verdict import decide
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def analyze_file(
     timer.add("probe", t0)
     duration = info.duration_s or 0.0
     # --- ROUTING (inference/routing.py): the policy picks the path and every decision lands in the result ---
-    router = Router(policy or DefaultPolicy(settings), settings.audio_sample_rate)
+    router = Router(policy or policy_for(settings), settings.audio_sample_rate)
     plan = router.plan(MediaFacts(info.video is not None, info.audio is not None, duration))
 
     faces: list[FaceObservation] = []

@@ -179,3 +179,12 @@ class Router:
         counted = [RouteDecision(step=s, action=a, reason=r, policy=self.policy.name, count=n)
                    for (s, a, r), n in sorted(self._counts.items())]
         return self.file_decisions + counted
+
+
+def policy_for(settings: Settings) -> RoutingPolicy:
+    """The policy the settings ask for (``FRAMESENTRY_ROUTE_POLICY``: ``default`` or ``llm``)."""
+    if settings.route_policy == "llm":
+        from framesentry.inference.llm_policy import LLMPolicy
+
+        return LLMPolicy(settings)
+    return DefaultPolicy(settings)
