@@ -190,3 +190,10 @@ class LLMError(FrameSentryError):
 
     code = "llm_unavailable"
     http_status = 502
+
+
+class NotReadyError(FrameSentryError):
+    """What was asked for does not exist yet (e.g. the deep pass is still running); ask again later."""
+
+    code = "not_ready"
+    http_status = 409

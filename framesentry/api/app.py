@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from framesentry.api import errors
-from framesentry.api.routers import analyses, health, stream_scores, streams, system, whip
+from framesentry.api.routers import analyses, explanations, health, stream_scores, streams, system, whip
 from framesentry.api.services import Services
 from framesentry.config import Settings, get_settings
 from framesentry.jobs.context import Analyzer
@@ -64,6 +64,7 @@ def create_app(
     errors.install(app)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(analyses.router)
+    v1.include_router(explanations.router)
     v1.include_router(health.router)
     v1.include_router(system.router)
     v1.include_router(streams.router)

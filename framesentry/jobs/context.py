@@ -19,11 +19,14 @@ from framesentry.store.db import Database
 from framesentry.store.storage import LocalStorage, MediaStorage
 
 if TYPE_CHECKING:
+    from framesentry.explain.schema import Explanation
     from framesentry.inference.detectors import Detectors
     from framesentry.inference.result import AnalysisResult
 
 ProgressCallback = Callable[[str, float], None]
 Analyzer = Callable[[Path, ProgressCallback], "AnalysisResult"]
+Explainer = Callable[[Path, "AnalysisResult", Path, ProgressCallback, str | None], "Explanation"]
+"""(media path, result, output folder, progress, media sha256) -> explanation with its artifacts in the folder."""
 
 
 class PipelineAnalyzer:
@@ -34,14 +37,25 @@ class PipelineAnalyzer:
         self._detectors = detectors
         self._lock = threading.Lock()
 
-    def __call__(self, path: Path, progress: ProgressCallback) -> AnalysisResult:
+    def detectors(self) -> Detectors:
         from framesentry.inference.detectors import Detectors
-        from framesentry.inference.pipeline import analyze_file
 
         with self._lock:
             if self._detectors is None:
                 self._detectors = Detectors(self.settings)
-        return analyze_file(path, self.settings, self._detectors, progress)
+            return self._detectors
+
+    def __call__(self, path: Path, progress: ProgressCallback) -> AnalysisResult:
+        from framesentry.inference.pipeline import analyze_file
+
+        return analyze_file(path, self.settings, self.detectors(), progress)
+
+    def explain(self, path: Path, result: AnalysisResult, out_dir: Path, progress: ProgressCallback,
+                sha256: str | None) -> Explanation:
+        """The deep pass (``explain.deep_pass``) with the same loaded models."""
+        from framesentry.explain.deep_pass import run_deep_pass
+
+        return run_deep_pass(path, result, out_dir, self.detectors(), progress=progress, sha256=sha256)
 
 
 class JobContext:
@@ -52,11 +66,16 @@ class JobContext:
         settings: Settings,
         *,
         analyzer: Analyzer | None = None,
+        explainer: Explainer | None = None,
         storage: MediaStorage | None = None,
         database: Database | None = None,
     ) -> None:
         self.settings = settings
         self.analyzer: Analyzer = analyzer or PipelineAnalyzer(settings)
+        if explainer is None:
+            pipeline = self.analyzer if isinstance(self.analyzer, PipelineAnalyzer) else PipelineAnalyzer(settings)
+            explainer = pipeline.explain
+        self.explainer: Explainer = explainer
         self.storage: MediaStorage = storage or LocalStorage(settings.media_dir)
         self._database = database
         self.shutting_down = threading.Event()
