@@ -8,6 +8,7 @@ import threading
 
 from celery import Celery
 
+from framesentry.api.live_explain import LiveExplainer
 from framesentry.config import Settings
 from framesentry.errors import ServiceUnavailableError
 from framesentry.inference.detectors import Detectors
@@ -45,7 +46,12 @@ class Services:
         self.run_worker = settings.embedded if run_worker is None else run_worker
         self.migrate = migrate
         self.worker: EmbeddedWorker | None = None
-        self.live: LiveHub | None = LiveHub(settings, self.db, self.detectors) if settings.live_enabled else None
+        # Heat maps of the frame that turned a stream's verdict Fake, made off the live path (api/live_explain.py).
+        self.live_explainer = LiveExplainer(self.detectors, self.db, self.storage) if settings.explain_enabled else None
+        self.live: LiveHub | None = LiveHub(
+            settings, self.db, self.detectors,
+            on_fake=self.live_explainer.submit if self.live_explainer is not None else None,
+        ) if settings.live_enabled else None
         self._anonymous_id: int | None = None
         self._lock = threading.Lock()
 
@@ -63,8 +69,12 @@ class Services:
         if self.run_worker:
             self.worker = EmbeddedWorker(self.celery)
             self.worker.start()
+        if self.live is not None and self.live_explainer is not None:
+            self.live_explainer.start()
 
     def shutdown(self) -> None:
+        if self.live_explainer is not None:
+            self.live_explainer.stop()
         if self.worker is not None:
             self.worker.stop()
             self.worker = None

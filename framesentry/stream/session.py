@@ -21,6 +21,7 @@ from framesentry.config import Settings
 from framesentry.errors import FrameSentryError
 from framesentry.inference.audio.streaming import WindowCutter
 from framesentry.stream.admission import Admission
+from framesentry.stream.hooks import OnFake, fake_frame
 from framesentry.stream.sampling import FrameSampler
 from framesentry.stream.scorer import AudioItem, AudioResult, FaceResult, LiveScorer, VisualItem
 from framesentry.stream.state import LiveState
@@ -69,6 +70,7 @@ class LiveSession:
         source: str,
         emit: Callable[[LiveSession, dict[str, Any]], None],
         on_close: Callable[[LiveSession, str], None],
+        on_fake: OnFake | None = None,
     ) -> None:
         self.settings = settings
         self.id = stream_id
@@ -78,6 +80,8 @@ class LiveSession:
         self.end_reason: str | None = None
         self._emit = emit
         self._on_close = on_close
+        self._on_fake = on_fake  # EXPLAIN HOOK (stream/hooks.py): the frame that turned the verdict Fake
+        self._last_faces: tuple[float, np.ndarray, list[FaceResult]] | None = None
         self._opened = time.perf_counter()
         # One clock for both tracks: RTMP stamps audio and video on one time base, and WHIP's TrackClock has
         # already put each track on seconds since the session began; re-basing each alone would skew them.
@@ -159,10 +163,17 @@ class LiveSession:
         return [np.asarray(f.to_ndarray(), dtype=np.float32).ravel() for f in self._resampler.resample(frame)]
 
     def _visual_done(self, item: VisualItem, faces: list[FaceResult]) -> None:
-        self._emit(self, self.state.visual(item, faces, self.dropped()))
+        if faces:
+            self._last_faces = (item.t_s, item.rgb, faces)
+        self._publish(self.state.visual(item, faces, self.dropped()))
 
     def _audio_done(self, item: AudioItem, result: AudioResult) -> None:
-        self._emit(self, self.state.audio(item, result, self.dropped()))
+        self._publish(self.state.audio(item, result, self.dropped()))
+
+    def _publish(self, message: dict[str, Any]) -> None:
+        if self._on_fake is not None and (work := fake_frame(self.id, message, self._last_faces)) is not None:
+            self._on_fake(work)  # EXPLAIN HOOK: returns at once, the heat map is made off the live path
+        self._emit(self, message)
 
     def _failed(self, item: object, exc: BaseException) -> None:
         log.warning("stream %s: scoring %s failed: %s", self.id, type(item).__name__, exc)
