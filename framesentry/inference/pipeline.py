@@ -167,6 +167,7 @@ def analyze_file(
     plan = router.plan(MediaFacts(info.video is not None, info.audio is not None, duration))
 
     faces: list[FaceObservation] = []
+    frames_seen = skipped = 0
     if info.video is not None and plan.get("visual") == "run":
         t0 = time.perf_counter()
         faces, frames_seen = score_visual(path, duration, detectors, report, router)
@@ -198,6 +199,8 @@ def analyze_file(
         audio = ModalityScore(status="no_audio" if info.audio is None else "disabled")
 
     result = _assemble(info, settings, detectors, faces, windows, visual, audio, timer, t_total)
+    router.conclude(visual.status == "no_face", len(faces), frames_seen, audio.status == "no_speech", len(windows),
+                    skipped)
     router.escalate(Outcome(result.verdict.value, result.p_fake, visual.status, audio.status))
     return result.model_copy(update={"routing": router.decisions()})  # ROUTING: decisions recorded
 

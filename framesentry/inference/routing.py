@@ -175,6 +175,18 @@ class Router:
         self.file_decisions.append(d)
         return d
 
+    def conclude(self, video: bool, faces: int, frames: int, audio: bool, windows: int, skipped: int) -> None:
+        """Record why a present modality ended with nothing to judge (the per-item counts say what was seen)."""
+        name = self.policy.name
+        if video and faces == 0:
+            self.file_decisions.append(RouteDecision(
+                step="visual", action="skip", policy=name,
+                reason=f"no usable face in {frames} sampled frames: visual score left out of the verdict"))
+        if audio and windows == 0:
+            self.file_decisions.append(RouteDecision(
+                step="audio", action="skip", policy=name,
+                reason=f"none of {skipped} audio windows had usable speech: audio score left out of the verdict"))
+
     def decisions(self) -> list[RouteDecision]:
         counted = [RouteDecision(step=s, action=a, reason=r, policy=self.policy.name, count=n)
                    for (s, a, r), n in sorted(self._counts.items())]
