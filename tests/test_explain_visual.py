@@ -31,7 +31,8 @@ def pairs(settings: Settings) -> list[tuple[np.ndarray, np.ndarray]]:
     root = settings.shared_dir / "data" / "dfdc-faces"
     with (root / "labels.csv").open(newline="") as fh:
         fakes = [r for r in csv.DictReader(fh) if r["split"] == "test" and r["label"] == "fake"][:PAIRS]
-    return [(load_rgb(root / "images" / r["source_video"].replace(".mp4", ".jpg")), load_rgb(root / "images" / r["image"]))
+    images = root / "images"
+    return [(load_rgb(images / r["source_video"].replace(".mp4", ".jpg")), load_rgb(images / r["image"]))
             for r in fakes]
 
 
