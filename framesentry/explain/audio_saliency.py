@@ -155,6 +155,7 @@ def render(sal: AudioSaliency, signal: NDArray[np.float32], path: Any) -> None:
     ax_s = fig.add_subplot(grid[1, 0], sharex=ax_t)
     ax_b = fig.add_subplot(grid[1, 1], sharey=ax_s)
     x = np.asarray(signal, dtype=np.float64)
+    x = x + np.random.default_rng(0).normal(0.0, 1e-7, x.size)  # digital silence has no log power
     ax_s.specgram(x if x.size >= 512 else np.pad(x, (0, 512 - x.size)), NFFT=512, Fs=rate, noverlap=352,
                   cmap="magma", xextent=(sal.offset_s, sal.offset_s + max(x.size, 512) / rate))
     ax_s.set_ylabel("Hz")
