@@ -97,7 +97,8 @@ class ScoreMessage(BaseModel):
     p_fake_window: float | None = Field(description="Fused score of this update before smoothing.")
     p_fake: float | None = Field(description="Smoothed fused probability (the verdict's basis).")
     verdict: Literal["real", "fake", "uncertain"]
-    events: list[dict[str, Any]] = Field(description="e.g. {type: verdict_changed, from, to, stream_t_s}.")
+    events: list[dict[str, Any]] = Field(description="e.g. {type: verdict_changed, from, to, stream_t_s, p_fake}; "
+                                         "a change to fake also has `explanation`: the URL of its heat map.")
     dropped: dict[str, int] = Field(description="Windows dropped so far because detection fell behind.")
 
 
