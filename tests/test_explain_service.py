@@ -5,6 +5,9 @@ live path, linked from the verdict-change event, served and deleted with the str
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,16 @@ def test_deep_pass_after_the_verdict_served_and_deleted(tmp_path: Path, clip_fac
         assert pdf.headers["content-type"] == "application/pdf"
         stored = settings.media_dir / "explanations" / aid
         assert {p.name for p in stored.iterdir()} == names
+        # The CLI finds the same report in the service's database and storage.
+        env = {**os.environ, "FRAMESENTRY_WORK_DIR": str(tmp_path)}
+        out = tmp_path / "cli.pdf"
+        cli = subprocess.run([sys.executable, "-m", "framesentry", "report", aid, "-o", str(out)], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert cli.returncode == 0, cli.stderr
+        assert out.read_bytes() == pdf.content
+        bad = subprocess.run([sys.executable, "-m", "framesentry", "report", "no-such-thing"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 2 and "neither a file nor an analysis id" in bad.stderr
 
         assert client.delete(f"/v1/analyses/{aid}").status_code == 204
         assert not any(stored.iterdir())

@@ -59,6 +59,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, pg_url: str, redis_space: 
         "job_heartbeat_s": 1.0,
         "webhook_backoff_s": 0.5,
         "torch_threads": 2,
+        "explain_enabled": False,  # these tests count queued tasks; the deep pass is tested in test_explain_*
     }
 
 
