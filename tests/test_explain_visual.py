@@ -7,6 +7,7 @@ Real/fake pairs are DFDC test crops: each fake is made from the real video named
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,3 +99,16 @@ def test_sanity_check_randomised_weights_change_the_maps(visual: VisualDetector,
     corrs = [_corr(a, b) for a, b in zip(trained, random_maps, strict=True)]
     assert np.mean(corrs) < 0.5, corrs
     assert TARGET_LAYER == "features.18"
+
+
+def test_frames_at_matches_the_sampled_frames(clip_faces_speech: Path) -> None:
+    """The deep pass re-reads its frames by seeking; they are the very frames the verdict pass scored."""
+    from framesentry.media import iter_sampled_frames
+    from framesentry.media.decode import frames_at
+
+    sampled = {f.t_s: f.rgb for f in iter_sampled_frames(clip_faces_speech, 2.0)}
+    times = sorted(sampled)[1::3]
+    found = frames_at(clip_faces_speech, times)
+    assert sorted(found) == times
+    assert all(np.array_equal(found[t], sampled[t]) for t in times)
+    assert not np.array_equal(found[times[0]], found[times[-1]])  # the clip moves: distinct frames

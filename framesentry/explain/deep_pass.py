@@ -70,19 +70,22 @@ def explain_faces(
     """Grad-CAM on the picked faces: crop and full-frame overlays written as PNGs."""
     from framesentry.inference.faces import crop_face
     from framesentry.media import iter_sampled_frames
+    from framesentry.media.decode import frames_at
 
     settings = detectors.settings
     wanted = pick_frames(result, per_track)
     if not wanted:
         return []
     times = sorted({round(f.t_s, 4) for f in wanted})
-    frames: dict[float, NDArray[np.uint8]] = {}
-    for frame in iter_sampled_frames(path, settings.visual_sample_fps):
-        key = round(frame.t_s, 4)
-        if key in times:
-            frames[key] = frame.rgb
-        if len(frames) == len(times) or frame.t_s > times[-1] + 1.0:
-            break
+    # Seek to each frame (a few decoded per time); a container that cannot seek falls back to one decode pass.
+    frames = {round(t, 4): rgb for t, rgb in frames_at(path, times).items()}
+    if len(frames) < len(times):
+        for frame in iter_sampled_frames(path, settings.visual_sample_fps):
+            key = round(frame.t_s, 4)
+            if key in times:
+                frames[key] = frame.rgb
+            if len(frames) == len(times) or frame.t_s > times[-1] + 1.0:
+                break
     found = [f for f in wanted if round(f.t_s, 4) in frames]
     crops = np.stack([crop_face(frames[round(f.t_s, 4)], gradcam.face_box(f.box), settings)
                       for f in found]) if found else np.zeros((0, 224, 224, 3), np.uint8)
