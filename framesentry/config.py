@@ -57,6 +57,24 @@ class Settings(BaseSettings):
     audio_window_s: float = Field(4.0375, gt=0, description="AASIST input: 64,600 samples at 16 kHz.")
     audio_stride_s: float = Field(2.0, gt=0, description="Hop between audio windows (overlap = window - hop).")
     vad_min_speech_fraction: float = Field(0.3, ge=0, le=1, description="Windows with less speech are skipped.")
+    # Router (inference/routing.py, default policy): what is too poor to judge.
+    route_min_snr_db: float = Field(6.0, description="Audio windows with a lower SNR estimate are skipped.")
+    route_max_clipped_fraction: float = Field(0.01, ge=0, le=1, description="Skip windows clipped more than this.")
+    route_min_face_px: int = Field(48, ge=0, description="Faces smaller than this (longer side) are not judged.")
+    route_min_face_sharpness: float = Field(
+        3.0, ge=0, description="Laplacian variance of the grey 224 px crop below which a face is too blurred "
+        "(1st percentile of dfdc-faces test crops: 4.6; Gaussian blur r=4: <= 1.2).")
+    route_policy: Literal["default", "llm"] = Field(
+        "default", description="'llm' asks the OpenAI-compatible endpoint below for file-level decisions.")
+    # Optional OpenAI-compatible endpoint (summaries, LLM routing policy). Nothing requires it.
+    llm_base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8080/v1; unset = no LLM.")
+    llm_model: str = Field("gpt-4o-mini", description="Model name sent to the endpoint.")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer token for the endpoint, if it needs one.")
+    llm_timeout_s: float = Field(20.0, gt=0)
+    # Deep pass (explain/): explanations after the verdict.
+    explain_enabled: bool = Field(True, description="Queue the deep pass (explanations) after each verdict.")
+    explain_top_frames: int = Field(3, ge=1, le=20, description="Most suspicious frames explained per face track.")
+    explain_audio_windows: int = Field(3, ge=0, le=20, description="Most suspicious audio windows explained.")
     segment_s: float = Field(2.0, gt=0, description="Length of the per-segment report buckets.")
 
     # --- verdict -----------------------------------------------------------------------------------

@@ -215,3 +215,17 @@ class RtmpProtocolError(MediaError):
     """An RTMP peer broke the protocol (bad handshake, malformed chunk or command, oversized message)."""
 
     code = "rtmp_protocol_error"
+
+
+class LLMError(FrameSentryError):
+    """The optional OpenAI-compatible endpoint failed or is not configured; callers fall back to code."""
+
+    code = "llm_unavailable"
+    http_status = 502
+
+
+class NotReadyError(FrameSentryError):
+    """What was asked for does not exist yet (e.g. the deep pass is still running); ask again later."""
+
+    code = "not_ready"
+    http_status = 409

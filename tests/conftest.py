@@ -18,6 +18,7 @@ from framesentry.config import Settings
 # Apps built by tests start no RTMP listener / WHIP / live models unless a live test asks for them
 # (Settings(live_enabled=True)): many apps run side by side here and would fight over port 1935.
 os.environ.setdefault("FRAMESENTRY_LIVE_ENABLED", "false")
+os.environ.setdefault("FRAMESENTRY_EXPLAIN_ENABLED", "false")  # the deep pass runs only where a test asks for it
 
 SPEECH_S = 6.0
 

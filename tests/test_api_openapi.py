@@ -71,6 +71,8 @@ def test_spec_is_valid_and_complete(spec: dict[str, Any]) -> None:
         ("GET", "/v1/whip/publish.html"), ("POST", "/v1/whip"), ("OPTIONS", "/v1/whip"),
         ("DELETE", "/v1/whip/sessions/{resource_id}"),
         ("POST", "/v1/keys"), ("GET", "/v1/keys"), ("DELETE", "/v1/keys/{key_id}"),
+        ("GET", "/v1/analyses/{analysis_id}/explanation"), ("GET", "/v1/analyses/{analysis_id}/artifacts/{name}"),
+        ("GET", "/v1/analyses/{analysis_id}/report.pdf"), ("GET", "/v1/streams/{stream_id}/artifacts/{name}"),
     }
     # The WebSocket is not an OpenAPI operation; its message schema is published as a component.
     assert "seq" in spec["components"]["schemas"]["ScoreMessage"]["properties"]
@@ -105,6 +107,12 @@ def test_responses_match_the_spec(spec: dict[str, Any], client: httpx.Client, cl
     conforms(spec, client.get("/v1/analyses?limit=1"), "/v1/analyses", "get")
     conforms(spec, client.get(f"/v1/analyses/{aid}/webhooks"), "/v1/analyses/{analysis_id}/webhooks", "get")
     conforms(spec, client.get("/v1/health"), "/v1/health", "get")
+    explanation = client.get(f"/v1/analyses/{aid}/explanation")  # the deep pass is off in the tests
+    conforms(spec, explanation, "/v1/analyses/{analysis_id}/explanation", "get")
+    assert explanation.json() == {"deep_pass": None, "explanation": None, "artifacts": []}
+    conforms(spec, client.get(f"/v1/analyses/{aid}/report.pdf"), "/v1/analyses/{analysis_id}/report.pdf", "get")
+    conforms(spec, client.get(f"/v1/analyses/{aid}/artifacts/timeline.png"),
+             "/v1/analyses/{analysis_id}/artifacts/{name}", "get")
     conforms(spec, upload(client, not_media_file, content_type="application/pdf"), "/v1/analyses", "post")
     conforms(spec, client.get("/v1/analyses?limit=500"), "/v1/analyses", "get")
     conforms(spec, client.get("/v1/analyses/nope"), "/v1/analyses/{analysis_id}", "get")

@@ -20,11 +20,12 @@ ALLOWED: dict[str, set[str]] = {
     "inference": {"engines", "media", "obs"},
     "store": set(),
     "client": set(),  # talks to a server over HTTP/WebSocket; imports none of it
+    "explain": {"inference", "engines", "media", "obs"},
     "stream": {"inference", "engines", "media", "store", "obs"},
-    "jobs": {"inference", "engines", "media", "store", "obs"},
+    "jobs": {"explain", "inference", "engines", "media", "store", "obs"},
     "lab": {"inference", "engines", "media", "stream", "obs"},
-    "api": {"jobs", "stream", "inference", "engines", "media", "store", "obs"},
-    "cli": {"api", "jobs", "stream", "inference", "engines", "media", "store", "lab", "obs", "client"},
+    "api": {"jobs", "stream", "explain", "inference", "engines", "media", "store", "obs"},
+    "cli": {"api", "jobs", "stream", "explain", "inference", "engines", "media", "store", "lab", "obs", "client"},
 }
 LEAVES = {"config", "errors", "digest", "__init__", "__main__"}
 

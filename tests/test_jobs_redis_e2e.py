@@ -60,6 +60,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, pg_url: str, redis_space: 
         "webhook_backoff_s": 0.5,
         "webhook_allowed_networks": "127.0.0.1/32",  # the test's receiver is on loopback
         "torch_threads": 2,
+        "explain_enabled": False,  # these tests count queued tasks; the deep pass is tested in test_explain_*
     }
 
 

@@ -115,7 +115,7 @@ def test_cli_json_and_clear_errors(clip_faces_speech: Path, not_media_file: Path
                         capture_output=True, text=True, env=env, timeout=300)
     assert ok.returncode == 0, ok.stderr
     data = json.loads(ok.stdout)
-    assert data["schema_version"] == "1.1" and data["verdict"] in {"real", "fake", "uncertain"}
+    assert data["schema_version"] == "1.2" and data["verdict"] in {"real", "fake", "uncertain"}
     bad = subprocess.run([sys.executable, "-m", "framesentry", "analyze", str(not_media_file)],
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2

@@ -10,7 +10,17 @@ from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from framesentry.api import errors, metrics
-from framesentry.api.routers import analyses, console, health, keys, stream_scores, streams, system, whip
+from framesentry.api.routers import (
+    analyses,
+    console,
+    explanations,
+    health,
+    keys,
+    stream_scores,
+    streams,
+    system,
+    whip,
+)
 from framesentry.api.services import Services
 from framesentry.config import Settings, get_settings
 from framesentry.jobs.context import Analyzer
@@ -68,6 +78,7 @@ def create_app(
     metrics.install(app, services)  # request timing + ids, GET /metrics (docs/SERVICE.md "Operations")
     v1 = APIRouter(prefix="/v1")
     v1.include_router(analyses.router)
+    v1.include_router(explanations.router)
     v1.include_router(health.router)
     v1.include_router(keys.router)
     v1.include_router(system.router)

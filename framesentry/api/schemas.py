@@ -68,10 +68,22 @@ class AnalysisSummary(BaseModel):
     links: AnalysisLinks
 
 
+class DeepPassState(BaseModel):
+    """The deep pass (explanations, report) that runs after the verdict."""
+
+    status: Literal["queued", "running", "done", "failed"]
+    stage: str | None = None
+    progress_pct: float = 0.0
+    error: str | None = None
+    explanation: str = Field(description="URL of the explanation JSON.")
+    report: str = Field(description="URL of the PDF report (once done).")
+
+
 class AnalysisDetail(AnalysisSummary):
     """Everything about one analysis; ``result`` is the full detection result once done."""
 
     result: AnalysisResult | None = Field(None, description="Per-modality, per-face, per-segment scores, timing.")
+    deep_pass: DeepPassState | None = Field(None, description="Explanations' progress; null if none was queued.")
 
 
 class PageLinks(BaseModel):
@@ -155,9 +167,18 @@ def to_summary(row: AnalysisRow) -> AnalysisSummary:
     return AnalysisSummary(**summary(row))
 
 
-def to_detail(row: AnalysisRow) -> AnalysisDetail:
+def deep_pass_state(analysis_id: Any, data: dict[str, Any] | None) -> DeepPassState | None:
+    if not data or "status" not in data:
+        return None
+    base = f"/v1/analyses/{analysis_id}"
+    return DeepPassState(status=data["status"], stage=data.get("stage"),
+                         progress_pct=round(100.0 * float(data.get("progress") or 0.0), 1), error=data.get("error"),
+                         explanation=f"{base}/explanation", report=f"{base}/report.pdf")
+
+
+def to_detail(row: AnalysisRow, deep_pass: dict[str, Any] | None = None) -> AnalysisDetail:
     result = AnalysisResult.model_validate(row.result) if row.result is not None else None
-    return AnalysisDetail(**summary(row), result=result)
+    return AnalysisDetail(**summary(row), result=result, deep_pass=deep_pass_state(row.id, deep_pass))
 
 
 def to_attempt(row: DeliveryRow) -> WebhookAttempt:

@@ -10,6 +10,7 @@ import uuid
 from celery import Celery
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from framesentry.api.live_explain import LiveExplainer
 from framesentry.api.ratelimit import RateLimits
 from framesentry.config import Settings
 from framesentry.errors import ServiceUnavailableError
@@ -54,7 +55,12 @@ class Services:
         self.migrate = migrate
         self.worker: EmbeddedWorker | None = None
         self.webhook_worker: EmbeddedWorker | None = None
-        self.live: LiveHub | None = LiveHub(settings, self.db, self.scorer) if settings.live_enabled else None
+        # Heat maps of the frame that turned a stream's verdict Fake, made off the live path (api/live_explain.py).
+        self.live_explainer = LiveExplainer(self.detectors, self.db, self.storage) if settings.explain_enabled else None
+        self.live: LiveHub | None = LiveHub(
+            settings, self.db, self.scorer,
+            on_fake=self.live_explainer.submit if self.live_explainer is not None else None,
+        ) if settings.live_enabled else None
         self._anonymous_id: int | None = None
         self._lock = threading.Lock()
         self._db_ready = False
@@ -83,6 +89,8 @@ class Services:
             self.webhook_worker.start()
             self.sweeper = Sweeper(self.celery)
             self.sweeper.start()
+        if self.live is not None and self.live_explainer is not None:
+            self.live_explainer.start()
 
     def ensure_ready(self) -> None:
         """Migrate and reconcile the configured keys once; raises 503 while the database is unreachable (a
@@ -141,6 +149,8 @@ class Services:
         return result
 
     def shutdown(self) -> None:
+        if self.live_explainer is not None:
+            self.live_explainer.stop()
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None

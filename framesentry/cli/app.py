@@ -32,6 +32,9 @@ def _register() -> None:
 
     app.command("analyze")(analyze.analyze)
     app.command("demo")(analyze.demo)
+    from framesentry.cli import report  # explanations: the PDF report
+
+    app.command("report")(report.report)
     app.command("eval")(evaluate.evaluate)
     train_app.command("visual")(train_visual.visual)
     train_app.command("audio")(train_audio.audio)

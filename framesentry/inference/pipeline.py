@@ -30,7 +30,8 @@ from framesentry.inference.result import (
     ModalityScore,
     Segment,
 )
-from framesentry.inference.scoring import FrameJob, WindowJob
+from framesentry.inference.routing import MediaFacts, Outcome, Router, RoutingPolicy, policy_for
+from framesentry.inference.scoring import FrameJob, ScoredWindow, WindowJob
 from framesentry.inference.verdict import decide
 
 if TYPE_CHECKING:
@@ -78,20 +79,26 @@ def _in_order(jobs: Iterable[T], submit: Callable[[T], Future[R]]) -> Iterable[t
 
 
 def score_visual(path: Path, duration_s: float, scorer: BatchedScorer, evidence: Evidence,
-                 progress: ProgressCallback) -> None:
-    """Sampled frames of the file through the scoring core, into ``evidence`` in time order."""
+                 progress: ProgressCallback, router: Router | None = None) -> None:
+    """Sampled frames of the file through the scoring core, into ``evidence`` in time order; the router (when
+    given) leaves out faces too small or too blurred to judge."""
+    from framesentry.inference.faces import crop_face
     from framesentry.media import iter_sampled_frames
 
     s = scorer.settings
     frames = (FrameJob(f.t_s, f.rgb, s.face_min_size_px) for f in iter_sampled_frames(path, s.visual_sample_fps))
     for job, faces in _in_order(frames, lambda job: scorer.submit_frame(job, "bulk")):
+        if router is not None:  # ROUTING: unusable faces
+            faces = [f for f in faces if router.keep_face(crop_face(job.rgb, f.box, s),
+                                                          (int(f.box.x1), int(f.box.y1), int(f.box.x2), int(f.box.y2)))]
         evidence.add_frame(job.t_s, faces)
         progress("visual", min(1.0, job.t_s / duration_s) if duration_s > 0 else 1.0)
 
 
 def score_audio(path: Path, duration_s: float, scorer: BatchedScorer, evidence: Evidence,
-                progress: ProgressCallback) -> None:
-    """Audio windows of the file through the scoring core (voice activity, model), into ``evidence``."""
+                progress: ProgressCallback, router: Router | None = None) -> None:
+    """Audio windows of the file through the scoring core (voice activity, model), into ``evidence``; the
+    router (when given) also leaves out windows too noisy or clipped to judge."""
     from framesentry.inference.audio.streaming import stream_windows
     from framesentry.media import iter_audio
 
@@ -103,6 +110,10 @@ def score_audio(path: Path, duration_s: float, scorer: BatchedScorer, evidence: 
                                 stride_samples=round(s.audio_stride_s * s.audio_sample_rate))
     )
     for job, scored in _in_order(windows, lambda job: scorer.submit_window(job, "bulk")):
+        # ROUTING: the router gates each window (VAD, SNR, clipping); without one, the core's VAD gate alone.
+        if router is not None and scored.p_fake is not None and not router.keep_audio(job.samples,
+                                                                                      scored.speech_fraction):
+            scored = ScoredWindow(scored.start_s, scored.end_s, scored.speech_fraction, None)
         evidence.add_window(scored)
         progress("audio", min(1.0, job.end_s / duration_s) if duration_s > 0 else 1.0)
 
@@ -113,6 +124,7 @@ def analyze_file(
     detectors: Detectors | None = None,
     progress: ProgressCallback | None = None,
     scorer: BatchedScorer | None = None,
+    policy: RoutingPolicy | None = None,
 ) -> AnalysisResult:
     """Analyse one media file end to end. Raises typed ``MediaError`` for bad input.
 
@@ -123,7 +135,7 @@ def analyze_file(
     if scorer is None:
         settings = settings or (detectors.settings if detectors is not None else get_settings())
         with BatchedScorer(detectors or Detectors(settings)) as own:
-            return analyze_file(path, settings, progress=progress, scorer=own)
+            return analyze_file(path, settings, progress=progress, scorer=own, policy=policy)
     settings = settings or scorer.settings
     report = progress or _noop
     path = Path(path)
@@ -134,23 +146,33 @@ def analyze_file(
     info = probe(path, settings)
     timer.add("probe", t0)
     duration = info.duration_s or 0.0
+    # --- ROUTING (inference/routing.py): the policy picks the path and every decision lands in the result ---
+    router = Router(policy or policy_for(settings), settings.audio_sample_rate)
+    plan = router.plan(MediaFacts(info.video is not None, info.audio is not None, duration))
     evidence = Evidence(Horizon.whole_file())
-    if info.video is not None:
+    run_visual = info.video is not None and plan.get("visual") == "run"
+    run_audio = info.audio is not None and plan.get("audio") == "run"
+    if run_visual:
         t0 = time.perf_counter()
-        score_visual(path, duration, scorer, evidence, report)
+        score_visual(path, duration, scorer, evidence, report, router)
         timer.add("visual", t0)
-    if info.audio is not None:
+    if run_audio:
         t0 = time.perf_counter()
-        score_audio(path, duration, scorer, evidence, report)
+        score_audio(path, duration, scorer, evidence, report, router)
         timer.add("audio", t0)
-    return _assemble(info, settings, scorer.detectors, evidence, evidence.judge(), timer, t_total)
+    result = _assemble(info, settings, scorer.detectors, evidence, evidence.judge(), timer, t_total,
+                       run_visual, run_audio)
+    router.conclude(result.visual.status == "no_face", len(evidence.faces), evidence.frames_seen,
+                    result.audio.status == "no_speech", len(evidence.windows), evidence.windows_skipped)
+    router.escalate(Outcome(result.verdict.value, result.p_fake, result.visual.status, result.audio.status))
+    return result.model_copy(update={"routing": router.decisions()})  # ROUTING: decisions recorded
 
 
-def _modalities(info: MediaInfo, detectors: Detectors, evidence: Evidence,
-                judgement: Judgement) -> tuple[ModalityScore, ModalityScore]:
+def _modalities(info: MediaInfo, detectors: Detectors, evidence: Evidence, judgement: Judgement,
+                run_visual: bool, run_audio: bool) -> tuple[ModalityScore, ModalityScore]:
     faces, windows = evidence.faces, evidence.windows
-    visual = ModalityScore(status="no_video")
-    if info.video is not None:
+    visual = ModalityScore(status="no_video" if info.video is None else "disabled")
+    if run_visual:
         visual = ModalityScore(
             status="ok" if faces else "no_face",
             p_fake=judgement.visual_p,
@@ -158,8 +180,8 @@ def _modalities(info: MediaInfo, detectors: Detectors, evidence: Evidence,
             windows_skipped=0 if faces else evidence.frames_seen,
             model_version=detectors.visual.version if faces else None,
         )
-    audio = ModalityScore(status="no_audio")
-    if info.audio is not None:
+    audio = ModalityScore(status="no_audio" if info.audio is None else "disabled")
+    if run_audio:
         audio = ModalityScore(
             status="ok" if windows else "no_speech",
             p_fake=judgement.audio_p,
@@ -178,9 +200,11 @@ def _assemble(
     judgement: Judgement,
     timer: _Timer,
     t_total: float,
+    run_visual: bool,
+    run_audio: bool,
 ) -> AnalysisResult:
     """Modality scores, segments and the verdict, from the whole file's evidence."""
-    visual, audio = _modalities(info, detectors, evidence, judgement)
+    visual, audio = _modalities(info, detectors, evidence, judgement, run_visual, run_audio)
     # Nothing to judge (no face and no speech): say so with an uninformative probability.
     p_fake = 0.5 if judgement.p_fake is None else judgement.p_fake
     verdict, confidence = decide(p_fake, real_threshold=settings.real_threshold, fake_threshold=settings.fake_threshold)

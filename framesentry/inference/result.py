@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 class Verdict(StrEnum):
@@ -77,6 +77,16 @@ class Segment(BaseModel):
     faces: int = 0
 
 
+class RouteDecision(BaseModel):
+    """One decision of the router (``inference/routing.py``) with its reason; per-item gates carry a count."""
+
+    step: str = Field(description="'visual', 'audio', 'combine', 'escalate', 'audio_window' or 'face'.")
+    action: str
+    reason: str
+    policy: str
+    count: int = 1
+
+
 class MediaSummary(BaseModel):
     path: str
     container: str
@@ -107,3 +117,4 @@ class AnalysisResult(BaseModel):
     media: MediaSummary
     timing_s: dict[str, float] = Field(description="Wall-clock seconds per stage, and 'total'.")
     models: dict[str, str]
+    routing: list[RouteDecision] = Field([], description="The router's decisions, with reasons and counts.")

@@ -20,11 +20,14 @@ from framesentry.store.db import Database
 from framesentry.store.storage import LocalStorage, MediaStorage
 
 if TYPE_CHECKING:
+    from framesentry.explain.schema import Explanation
     from framesentry.inference.batching import BatchedScorer
     from framesentry.inference.pipeline import ProgressCallback
     from framesentry.inference.result import AnalysisResult
 
 Analyzer = Callable[[Path, "ProgressCallback"], "AnalysisResult"]
+Explainer = Callable[[Path, "AnalysisResult", Path, "ProgressCallback", str | None], "Explanation"]
+"""(media path, result, output folder, progress, media sha256) -> explanation with its artifacts in the folder."""
 
 
 class PipelineAnalyzer:
@@ -37,22 +40,35 @@ class PipelineAnalyzer:
         self._lock = threading.Lock()
         self._lowered: set[int] = set()
 
-    def __call__(self, path: Path, progress: ProgressCallback) -> AnalysisResult:
-        from framesentry.engines.batcher import lower_thread_priority
+    def scorer(self) -> BatchedScorer:
+        """The shared scorer (made here on a worker process's first job), running."""
         from framesentry.inference.batching import BatchedScorer
         from framesentry.inference.detectors import Detectors
-        from framesentry.inference.pipeline import analyze_file
 
         with self._lock:
             if self._scorer is None:
                 self._scorer = BatchedScorer(Detectors(self.settings))
             self._scorer.start()  # no-op when running; threads start here, after a prefork
+            return self._scorer
+
+    def __call__(self, path: Path, progress: ProgressCallback) -> AnalysisResult:
+        from framesentry.engines.batcher import lower_thread_priority
+        from framesentry.inference.pipeline import analyze_file
+
+        scorer = self.scorer()
         # Upload work yields the cores to live streams (this thread decodes the file; the models run in the
         # scorer's bulk lane, which is lowered too). A thread lowered once stays lowered: it only runs jobs.
         if threading.get_ident() not in self._lowered:
             lower_thread_priority(self.settings.bulk_nice)
             self._lowered.add(threading.get_ident())
-        return analyze_file(path, self.settings, progress=progress, scorer=self._scorer)
+        return analyze_file(path, self.settings, progress=progress, scorer=scorer)
+
+    def explain(self, path: Path, result: AnalysisResult, out_dir: Path, progress: ProgressCallback,
+                sha256: str | None) -> Explanation:
+        """The deep pass (``explain.deep_pass``) with the same loaded models."""
+        from framesentry.explain.deep_pass import run_deep_pass
+
+        return run_deep_pass(path, result, out_dir, self.scorer().detectors, progress=progress, sha256=sha256)
 
 
 class JobContext:
@@ -63,11 +79,16 @@ class JobContext:
         settings: Settings,
         *,
         analyzer: Analyzer | None = None,
+        explainer: Explainer | None = None,
         storage: MediaStorage | None = None,
         database: Database | None = None,
     ) -> None:
         self.settings = settings
         self.analyzer: Analyzer = analyzer or PipelineAnalyzer(settings)
+        if explainer is None:
+            pipeline = self.analyzer if isinstance(self.analyzer, PipelineAnalyzer) else PipelineAnalyzer(settings)
+            explainer = pipeline.explain
+        self.explainer: Explainer = explainer
         self.storage: MediaStorage = storage or LocalStorage(settings.media_dir)
         self._database = database
         self.worker_id: str | None = None

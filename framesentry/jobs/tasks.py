@@ -13,6 +13,7 @@ from celery.exceptions import TimeLimitExceeded
 from framesentry.errors import JobTimeLimitError, TransientError
 from framesentry.jobs import webhooks
 from framesentry.jobs.context import JobContext
+from framesentry.jobs.deep_pass import queue_state, run_deep_pass_job
 from framesentry.jobs.runner import TRANSIENT, mark_failed, retry_delay_s, run_analysis
 from framesentry.obs import logs
 from framesentry.obs.metrics import metrics, record_gpu_memory
@@ -20,6 +21,7 @@ from framesentry.obs.metrics import metrics, record_gpu_memory
 log = logging.getLogger(__name__)
 
 ANALYZE = "framesentry.analyze"
+EXPLAIN = "framesentry.explain"
 DELIVER_WEBHOOK = "framesentry.deliver_webhook"
 
 
@@ -82,6 +84,9 @@ def register_tasks(app: Celery) -> None:
         metrics().job_seconds.labels(outcome.kind).observe(time.perf_counter() - t0)
         record_gpu_memory()
         log.info("analysis %s: %s", analysis_id, outcome.kind)
+        if outcome.kind == "done" and settings.explain_enabled:  # the deep pass, after the verdict is stored
+            queue_state(ctx, uuid.UUID(analysis_id))
+            app.send_task(EXPLAIN, args=[analysis_id], queue=settings.queue_name)
         if outcome.notify:
             app.send_task(DELIVER_WEBHOOK, args=[analysis_id, str(uuid.uuid4())], queue=settings.webhook_queue)
         if outcome.kind in ("retry", "busy"):
@@ -90,6 +95,12 @@ def register_tasks(app: Celery) -> None:
             raise self.retry(args=[analysis_id], kwargs={"transient_retries": retries},
                              countdown=outcome.retry_in_s)
         return outcome.kind
+
+    @app.task(name=EXPLAIN, bind=True, shared=False, acks_late=True, soft_time_limit=settings.job_time_limit_s,
+              time_limit=settings.job_time_limit_s + 60)
+    def explain(self: Task, analysis_id: str) -> str:
+        """Deep pass: heat maps, audio saliency, summary and report for a finished analysis."""
+        return run_deep_pass_job(context_of(self.app), uuid.UUID(analysis_id)).kind
 
     @app.task(name=DELIVER_WEBHOOK, bind=True, shared=False, acks_late=True, max_retries=None)
     def deliver_webhook(self: Task, analysis_id: str, delivery_id: str) -> str:

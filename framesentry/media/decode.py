@@ -225,3 +225,29 @@ def read_audio(path: Path, sample_rate: int = 16000, max_s: float | None = None)
             break
     audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
     return audio[:limit] if limit is not None else audio
+
+
+def frames_at(path: Path, times_s: list[float], tolerance_s: float = 1e-3) -> dict[float, NDArray[np.uint8]]:
+    """The RGB frames whose presentation times are ``times_s`` (as ``iter_sampled_frames`` reported them),
+    found by seeking to the keyframe before each one, so a few frames are decoded per time, not the whole file.
+    Times with no such frame are left out. Used by the deep pass to re-read the frames it explains.
+    """
+    out: dict[float, NDArray[np.uint8]] = {}
+    with open_input(Path(path)) as container:
+        stream = pick_video(container)
+        if stream is None or stream.time_base is None:
+            return out
+        tb = float(stream.time_base)
+        t0 = start_offset(container)
+        for target in sorted(set(times_s)):
+            container.seek(max(0, int((target + t0 - 0.05) / tb)), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                t = frame.pts * tb - t0
+                if abs(t - target) <= tolerance_s:
+                    out[target] = _to_rgb(frame, None)
+                    break
+                if t > target + tolerance_s:
+                    break
+    return out

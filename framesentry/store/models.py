@@ -201,13 +201,19 @@ class AudioSegment(Base):
 
 
 class Explanation(Base):
-    """An evidence artifact for an analysis (heat map, report); bytes live in media storage."""
+    """Deep-pass state (``kind='deep_pass'``: status, progress, explanation JSON in ``data``) or one artifact
+    (``kind='artifact'``: heat map, saliency, report; bytes in media storage) of an analysis or a live stream."""
 
     __tablename__ = "explanations"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    analysis_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("analyses.id", ondelete="CASCADE"), index=True)
+    analysis_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("analyses.id", ondelete="CASCADE"), index=True
+    )
+    stream_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("streams.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(255))
+    media_type: Mapped[str | None] = mapped_column(String(127))
     storage_key: Mapped[str | None] = mapped_column(String(255))
     data: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

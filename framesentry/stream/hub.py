@@ -24,6 +24,7 @@ from framesentry.store.db import Database
 from framesentry.store.models import utcnow
 from framesentry.store.series import ScoreRow
 from framesentry.stream.fanout import Broadcaster, Subscription
+from framesentry.stream.hooks import OnFake
 from framesentry.stream.messages import ScoreMessage
 from framesentry.stream.series_writer import SeriesWriter
 from framesentry.stream.session import LiveSession
@@ -35,8 +36,9 @@ KEEP_ENDED = 256  # ended sessions kept in memory so late WebSocket clients stil
 
 class LiveHub:
     def __init__(self, settings: Settings, db: Database, scorer: BatchedScorer,
-                 *, ingest: bool = True) -> None:
+                 *, ingest: bool = True, on_fake: OnFake | None = None) -> None:
         self.settings = settings
+        self.on_fake = on_fake  # EXPLAIN HOOK: handed to every session (stream/hooks.py)
         self.db = db
         self.scorer = scorer  # the process's shared queues; its owner (``api.services``) stops it
         self.series = SeriesWriter(db, settings.live_series_flush_s)
@@ -117,7 +119,7 @@ class LiveHub:
             old.close("replaced")
         session = LiveSession(
             self.settings, self.scorer, stream_id=stream_id, key_id=key_id, source=source,
-            emit=self._emit, on_close=self._closed,
+            emit=self._emit, on_close=self._closed, on_fake=self.on_fake,
         )
         broadcaster = Broadcaster(self._loop, self.settings.live_client_queue)
         with self._lock:

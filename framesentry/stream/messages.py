@@ -36,6 +36,9 @@ class VerdictEvent(BaseModel):
     to: Verdict
     stream_t_s: float
     p_fake: float
+    explanation: str | None = Field(
+        None, description="A change to Fake: where the heat map of the frame that caused it will be served."
+    )
 
     model_config = {"populate_by_name": True}
 

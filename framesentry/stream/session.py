@@ -27,6 +27,7 @@ from framesentry.inference.scoring import FrameJob, ScoredFace, ScoredWindow, Wi
 from framesentry.media.mono import MonoResampler
 from framesentry.media.sampling import FrameSampler
 from framesentry.stream.admission import Admission
+from framesentry.stream.hooks import OnFake, fake_frame
 from framesentry.stream.messages import ScoreMessage
 from framesentry.stream.state import LiveState
 
@@ -74,6 +75,7 @@ class LiveSession:
         source: str,
         emit: Callable[[LiveSession, ScoreMessage], None],
         on_close: Callable[[LiveSession, str], None],
+        on_fake: OnFake | None = None,
     ) -> None:
         self.settings = settings
         self.id = stream_id
@@ -83,6 +85,8 @@ class LiveSession:
         self.end_reason: str | None = None
         self._emit = emit
         self._on_close = on_close
+        self._on_fake = on_fake  # EXPLAIN HOOK (stream/hooks.py): the frame that turned the verdict Fake
+        self._last_faces: tuple[float, np.ndarray, list[ScoredFace]] | None = None
         self._opened = time.perf_counter()
         # One clock for both tracks: RTMP stamps audio and video on one time base, and WHIP's TrackClock has
         # already put each track on seconds since the session began; re-basing each alone would skew them.
@@ -156,10 +160,17 @@ class LiveSession:
             raise StreamEndedError(f"stream {self.id} has ended ({self.end_reason})")
 
     def _visual_done(self, job: FrameJob, faces: list[ScoredFace]) -> None:
-        self._emit(self, self.state.visual(job, faces, self.dropped()))
+        if faces:
+            self._last_faces = (job.t_s, job.rgb, faces)
+        self._publish(self.state.visual(job, faces, self.dropped()))
 
     def _audio_done(self, job: WindowJob, result: ScoredWindow) -> None:
-        self._emit(self, self.state.audio(job, result, self.dropped()))
+        self._publish(self.state.audio(job, result, self.dropped()))
+
+    def _publish(self, message: ScoreMessage) -> None:
+        if self._on_fake is not None and (work := fake_frame(self.id, message, self._last_faces)) is not None:
+            self._on_fake(work)  # EXPLAIN HOOK: returns at once, the heat map is made off the live path
+        self._emit(self, message)
 
     def _failed(self, item: object, exc: BaseException) -> None:
         log.warning("stream %s: scoring %s failed: %s", self.id, type(item).__name__, exc)

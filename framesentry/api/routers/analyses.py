@@ -28,6 +28,7 @@ from framesentry.api.submit import submit
 from framesentry.errors import NotFoundError
 from framesentry.inference.result import Verdict
 from framesentry.store import analyses as repo
+from framesentry.store import explanations as xrepo
 from framesentry.store import webhooks as hooks
 from framesentry.store.models import Analysis
 
@@ -63,7 +64,7 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
-def _load(session: SessionDep, owner: Owner, analysis_id: str) -> Analysis:
+def load_owned(session: SessionDep, owner: Owner, analysis_id: str) -> Analysis:
     """The caller's analysis, or a 404 (also for ids that are not UUIDs)."""
     try:
         key = uuid.UUID(analysis_id)
@@ -181,7 +182,9 @@ def list_analyses(
 def get_analysis(analysis_id: str, session: SessionDep, owner: AnalysesReader) -> AnalysisDetail:
     """``queued`` / ``running`` (with ``stage`` and ``progress_pct``) / ``done`` (with ``result``) /
     ``failed`` (with ``error``)."""
-    return to_detail(_load(session, owner, analysis_id))
+    row = load_owned(session, owner, analysis_id)
+    deep = xrepo.deep_pass_of(session, row.id)
+    return to_detail(row, deep.data if deep is not None else None)
 
 
 @router.delete(
@@ -190,11 +193,12 @@ def get_analysis(analysis_id: str, session: SessionDep, owner: AnalysesReader) -
 )
 def delete_analysis(analysis_id: str, session: SessionDep, owner: AnalysesWriter, services: ServicesDep) -> Response:
     """Removes the result, its rows and the uploaded file. A running job stops at its next progress step."""
-    row = _load(session, owner, analysis_id)
+    row = load_owned(session, owner, analysis_id)
+    artifact_keys = xrepo.storage_keys_of(session, row.id)  # explanation rows go by cascade, their bytes here
     storage_key = repo.delete_analysis(session, row)
     session.commit()
-    if storage_key:
-        services.storage.delete(storage_key)
+    for key in [*artifact_keys, *([storage_key] if storage_key else [])]:
+        services.storage.delete(key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -204,5 +208,5 @@ def delete_analysis(analysis_id: str, session: SessionDep, owner: AnalysesWriter
 )
 def list_webhook_attempts(analysis_id: str, session: SessionDep, owner: AnalysesReader) -> WebhookAttempts:
     """Every attempt to POST this analysis's events to its callback URL, oldest first."""
-    row = _load(session, owner, analysis_id)
+    row = load_owned(session, owner, analysis_id)
     return WebhookAttempts(items=[to_attempt(a) for a in hooks.attempts_for(session, row.id)])

@@ -23,6 +23,7 @@ from framesentry.api.stream_schemas import (
     to_stream_info,
 )
 from framesentry.errors import NotFoundError, RequestError
+from framesentry.store import explanations as xrepo
 from framesentry.store import series as series_repo
 from framesentry.store import streams as repo
 from framesentry.store.models import Stream
@@ -127,8 +128,11 @@ def delete_stream(stream_id: uuid.UUID, session: SessionDep, owner: StreamsPubli
             repo.end_stream(session, stream_id, reason="stopped_by_api")
             session.commit()
         return Response(status_code=status.HTTP_204_NO_CONTENT)
+    artifact_keys = xrepo.storage_keys_of_stream(session, stream_id)  # live heat maps: rows cascade, bytes here
     repo.delete_stream(session, stream_id, owner_id=owner.id)
     session.commit()
+    for key in artifact_keys:
+        services.storage.delete(key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
