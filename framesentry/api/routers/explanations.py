@@ -44,7 +44,8 @@ def _link(base: str, row: ExplanationRow) -> ArtifactLink:
 
 
 @router.get("/analyses/{analysis_id}/explanation", response_model=ExplanationResponse,
-            summary="Explanation (heat maps, audio saliency, timeline, summary)", responses=error_responses(401, 403, 429, 404))
+            summary="Explanation (heat maps, audio saliency, timeline, summary)",
+            responses=error_responses(401, 403, 429, 404))
 def get_explanation(analysis_id: str, session: SessionDep, owner: AnalysesReader) -> ExplanationResponse:
     """The deep pass's progress while it runs; the explanation JSON and artifact URLs when it is done."""
     row = load_owned(session, owner, analysis_id)
