@@ -19,6 +19,10 @@ from framesentry.config import Settings
 # (Settings(live_enabled=True)): many apps run side by side here and would fight over port 1935.
 os.environ.setdefault("FRAMESENTRY_LIVE_ENABLED", "false")
 os.environ.setdefault("FRAMESENTRY_EXPLAIN_ENABLED", "false")  # the deep pass runs only where a test asks for it
+# Request limits and wrong-key throttling only where a test asks for them (test_security_limits): other tests
+# send bursts of requests on purpose.
+os.environ.setdefault("FRAMESENTRY_RATE_LIMIT", "")
+os.environ.setdefault("FRAMESENTRY_AUTH_FAILURES_PER_MINUTE", "0")
 
 SPEECH_S = 6.0
 

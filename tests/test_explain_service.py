@@ -79,16 +79,16 @@ def test_deep_pass_after_the_verdict_served_and_deleted(tmp_path: Path, clip_fac
 
 
 def test_live_fake_frame_is_explained_linked_and_deleted(tmp_path: Path, real_faces: list[np.ndarray]) -> None:
-    from framesentry.stream.scorer import FaceResult
-
     from framesentry.api.live_explain import LiveExplainer
     from framesentry.inference.detectors import Detectors
     from framesentry.inference.faces import FaceDetector
+    from framesentry.inference.scoring import ScoredFace
     from framesentry.lab.samples import compose_frame
     from framesentry.store import streams, users
     from framesentry.store.db import Database
     from framesentry.store.storage import LocalStorage
     from framesentry.stream.hooks import fake_frame
+    from framesentry.stream.messages import ScoreMessage
 
     settings = _settings(tmp_path)
     app = create_app(settings, run_worker=False)
@@ -99,13 +99,21 @@ def test_live_fake_frame_is_explained_linked_and_deleted(tmp_path: Path, real_fa
             key = streams.create_stream_key(s, owner.id, "studio").row
             stream_id = streams.start_stream(s, key, "rtmp").id
         frame = compose_frame((640, 360), [(real_faces[0], (240, 70, 170))])
-        faces = [FaceResult(box, 0.93) for box in FaceDetector(settings).detect(frame)]
-        message: dict[str, Any] = {"seq": 42, "events": [
-            {"type": "verdict_changed", "from": "uncertain", "to": "fake", "stream_t_s": 9.5, "p_fake": 0.8}]}
-        assert fake_frame(stream_id, {"seq": 1, "events": []}, (9.5, frame, faces)) is None
+        faces = [ScoredFace(box, 0.93) for box in FaceDetector(settings).detect(frame)]
+
+        def score_message(seq: int, events: list[dict[str, Any]]) -> ScoreMessage:
+            return ScoreMessage.model_validate({
+                "seq": seq, "stream_id": str(stream_id), "kind": "visual", "stream_t_s": 9.5,
+                "server_time": "2026-12-07T00:00:00Z", "latency_ms": 1.0,
+                "visual": {"status": "ok", "p_fake": 0.9}, "audio": {"status": "no_speech", "p_fake": None},
+                "faces": [], "p_fake_window": 0.9, "p_fake": 0.8, "verdict": "fake", "events": events,
+                "dropped": {"visual": 0, "audio": 0}})
+
+        message = score_message(42, [{"from": "uncertain", "to": "fake", "stream_t_s": 9.5, "p_fake": 0.8}])
+        assert fake_frame(stream_id, score_message(1, []), (9.5, frame, faces)) is None
         work = fake_frame(stream_id, message, (9.5, frame, faces))
         assert work is not None and work.boxes and work.artifact == "verdict_000042_frame.png"
-        link = message["events"][0]["explanation"]
+        link = message.to_json()["events"][0]["explanation"]
         assert link == f"/v1/streams/{stream_id}/artifacts/verdict_000042_frame.png"
         assert client.get(link).status_code == 404  # linked at once, made off the live path
 

@@ -84,7 +84,8 @@ def test_batch_matches_single_and_mixed_sizes(detector: FaceDetector, faces: lis
 
 def test_concurrent_detection_equals_serial(detector: FaceDetector, faces: list[np.ndarray]) -> None:
     """The batcher's live and bulk lanes call the detector from two threads at once (it takes no lock around
-    detection): four threads detecting at the same time get exactly the serial answers."""
+    detection): four threads detecting at the same time get the serial answers (to float rounding: a new
+    thread's torch may split a reduction differently)."""
     from concurrent.futures import ThreadPoolExecutor
 
     frames = [compose_frame(SIZE, [(faces[i % 3], (100 + 150 * i, 150, 200))], bg=background(SIZE, i))
@@ -93,7 +94,11 @@ def test_concurrent_detection_equals_serial(detector: FaceDetector, faces: list[
     with ThreadPoolExecutor(4) as pool:
         for _ in range(2):
             parallel = list(pool.map(lambda i: detector.detect_batch([frames[i]], min_size_px=40 + 10 * i), range(4)))
-            assert parallel == serial
+            for got, want in zip(parallel, serial, strict=True):
+                assert len(got[0]) == len(want[0]) == 1
+                (g,), (w,) = got[0], want[0]
+                assert np.allclose([g.x1, g.y1, g.x2, g.y2, g.score], [w.x1, w.y1, w.x2, w.y2, w.score],
+                                   atol=0.05), (got, want)
 
 
 def test_small_faces_and_bad_frames_are_refused(settings: Settings, faces: list[np.ndarray]) -> None:

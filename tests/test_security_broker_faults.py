@@ -85,7 +85,7 @@ def test_silent_broker_gives_503_with_retry_after(tmp_path: Path, clip_faces_spe
             took = time.monotonic() - started
             assert response.status_code == 503, response.text
             assert int(response.headers["retry-after"]) >= 1 and took < 30, took
-            assert c.get("/v1/analyses").json()["total"] == 0  # nothing kept
+            assert c.get("/v1/analyses", timeout=60).json()["total"] == 0  # nothing kept
             ready = c.get("/v1/ready", timeout=60)
             assert ready.status_code == 503 and ready.json()["error"]["details"]["broker"] == "unreachable"
 

@@ -126,7 +126,7 @@ def test_score_websocket_needs_a_reading_role(tmp_path: Path) -> None:
     with TestClient(app) as client:
         with client.websocket_connect(url, headers=as_key("k-admin")) as ws:
             assert ws.receive_json()["error"]["code"] == "not_found"
-        with client.websocket_connect(url + "?api_key=k-pub") as ws:  # a publisher does not read scores
+        with client.websocket_connect(url, headers=as_key("k-pub")) as ws:  # a publisher does not read scores
             assert ws.receive_json()["error"]["code"] == "forbidden"
             with pytest.raises(WebSocketDisconnect) as closed:
                 ws.receive_json()

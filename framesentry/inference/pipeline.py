@@ -110,9 +110,9 @@ def score_audio(path: Path, duration_s: float, scorer: BatchedScorer, evidence: 
                                 stride_samples=round(s.audio_stride_s * s.audio_sample_rate))
     )
     for job, scored in _in_order(windows, lambda job: scorer.submit_window(job, "bulk")):
-        # ROUTING: the router gates each window (VAD, SNR, clipping); without one, the core's VAD gate alone.
-        if router is not None and scored.p_fake is not None and not router.keep_audio(job.samples,
-                                                                                      scored.speech_fraction):
+        # ROUTING: the router gates each window (VAD, SNR, clipping) and records why; without one, the core's
+        # VAD gate alone. A window the router keeps but the core's VAD left unscored stays unscored.
+        if router is not None and not router.keep_audio(job.samples, scored.speech_fraction):
             scored = ScoredWindow(scored.start_s, scored.end_s, scored.speech_fraction, None)
         evidence.add_window(scored)
         progress("audio", min(1.0, job.end_s / duration_s) if duration_s > 0 else 1.0)
