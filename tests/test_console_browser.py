@@ -69,7 +69,7 @@ def _open(url: str, devices: tuple[Path, Path], tmp_path: Path) -> Chromium:
     browser.wait_for("!!document.querySelector('#key-dialog')?.open", bool, timeout_s=20)
     browser.evaluate(f"document.querySelector('#key-input').value = '{API_KEY}';"
                      "document.querySelector('#key-save').click()")
-    browser.wait_for("document.querySelector('#key-button').textContent", lambda t: "✓" in t)
+    browser.wait_for("document.querySelector('#key-button').textContent", lambda t: "✓" in t, timeout_s=60)
     return browser
 
 
