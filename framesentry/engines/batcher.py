@@ -3,8 +3,9 @@
 A batch closes when ``max_batch`` items wait or the oldest has waited ``max_wait_ms`` (DeepStream's stream
 muxer: a batch size and a timeout). Items arrive in one of two lanes: ``live`` (latency matters) and ``bulk``
 (uploads: throughput matters). Each lane has its own queue and its own worker thread, so a live window never
-waits behind an upload's batch; the bulk worker runs at a lower OS scheduling priority (``bulk_nice``), so
-when both compete for the cores the live work wins and an upload only takes what live work leaves idle.
+waits behind an upload's batch; the bulk worker runs at a lower OS scheduling priority (``bulk_nice``) and, while
+live items keep arriving, rests after each batch so that it takes at most ``bulk_share_when_live`` of the time
+(a runtime's own thread pools do not inherit the lower priority).
 
 Each lane's queue is bounded: past ``max_pending`` waiting items ``submit`` raises ``BackpressureError`` at
 once, so a caller that cannot keep up sheds load instead of building lag (Frigate's two-frame queue). A
@@ -82,6 +83,8 @@ class DynamicBatcher(Generic[T, R]):
         stuck_after_s: float | None = None,
         restart: Callable[[], Callable[[list[T]], Sequence[R]]] | None = None,
         bulk_nice: int = 10,
+        bulk_share_when_live: float = 0.25,
+        live_quiet_s: float = 2.0,
     ) -> None:
         if max_batch < 1 or max_pending < 1 or max_wait_ms < 0:
             raise ValueError("max_batch and max_pending must be >= 1 and max_wait_ms >= 0")
@@ -93,6 +96,9 @@ class DynamicBatcher(Generic[T, R]):
         self.max_pending = max_pending
         self.stuck_after_s = stuck_after_s
         self.bulk_nice = bulk_nice
+        self.bulk_share_when_live = min(1.0, max(0.01, bulk_share_when_live))
+        self.live_quiet_s = live_quiet_s
+        self._last_live = float("-inf")
         self._fn = fn
         self._restart = restart
         self._queues: dict[Lane, deque[_Pending[T, R]]] = {lane: deque() for lane in LANES}
@@ -154,7 +160,10 @@ class DynamicBatcher(Generic[T, R]):
                     f"{self.name} is overloaded: {len(queue)} {lane} items already wait", batcher=self.name,
                     pending=len(queue), lane=lane,
                 )
-            queue.append(_Pending(item, future, time.monotonic()))
+            now = time.monotonic()
+            if lane == "live":
+                self._last_live = now
+            queue.append(_Pending(item, future, now))
             self._cond.notify_all()
         return future
 
@@ -206,7 +215,16 @@ class DynamicBatcher(Generic[T, R]):
         self._rebuild_if_needed(generation, lane)
         while (batch := self._next_batch(lane, generation)) is not None:
             if batch:
+                started = time.monotonic()
                 self._run(lane, generation, batch)
+                if lane == "bulk":
+                    self._yield_to_live(time.monotonic() - started)
+
+    def _yield_to_live(self, spent_s: float) -> None:
+        """While live work is about, the bulk lane rests after each batch so that it takes at most
+        ``bulk_share_when_live`` of the time: OS priority alone does not hold back a runtime's own threads."""
+        if time.monotonic() - self._last_live < self.live_quiet_s:
+            time.sleep(min(2.0, spent_s * (1.0 / self.bulk_share_when_live - 1.0)))
 
     def _rebuild_if_needed(self, generation: int, lane: Lane) -> None:
         """A replacement worker rebuilds ``fn`` from ``restart`` before serving; keeps the old one if that fails."""
