@@ -125,7 +125,8 @@ class Evidence:
         return obs
 
     def judge(self) -> Judgement:
-        faces = self._faces_in_horizon()
+        # ``add_frame`` keeps ``faces`` trimmed to the horizon (only it moves the face clock), so no second pass.
+        faces = list(self.faces)
         tracks: list[TrackJudgement] = []
         for tid, (mean, peak, count) in sorted(track_scores(faces).items()):
             obs = [f for f in faces if f.track_id == tid]
