@@ -99,7 +99,8 @@ def test_uncertain_results_escalate_to_the_deep_pass(clip_faces_speech: Path, se
     assert result.verdict.value == "uncertain"
     [(action, reason, _)] = _decisions(result, "escalate")
     assert action == "deep_pass" and "test-time augmentation" in reason
-    assert [a for a, _, _ in _decisions(result, "combine")] == ["noisy_or"]
+    [(combine, why, _)] = _decisions(result, "combine")
+    assert combine == "log_odds" and "prior (0.5" in why  # the rule fusion.fuse_modalities applies
 
 
 def test_llm_policy_decides_file_level_steps_over_loopback(settings: Settings) -> None:
@@ -115,7 +116,7 @@ def test_llm_policy_decides_file_level_steps_over_loopback(settings: Settings) -
         assert isinstance(policy, LLMPolicy)
         router = Router(policy)
         plan = router.plan(MediaFacts(True, True, 12.0))
-        assert plan == {"visual": "run", "audio": "skip", "combine": "noisy_or"}
+        assert plan == {"visual": "run", "audio": "skip", "combine": "log_odds"}
         d = router.escalate(Outcome("real", 0.1, "ok", "ok"))
         assert (d.action, d.reason, d.policy) == ("deep_pass", "close call on the faces", "llm")
         assert len(llm.requests) == 3 and all(r["path"] == "/v1/chat/completions" for r in llm.requests)

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from framesentry.config import Settings
+from framesentry.inference.fusion import FUSION_PRIOR
 from framesentry.inference.result import RouteDecision
 
 
@@ -98,6 +99,15 @@ class RoutingPolicy(Protocol):
     def escalate(self, outcome: Outcome) -> RouteDecision: ...
 
 
+COMBINE_RULE = "log_odds"
+"""How modality scores combine: ``fusion.fuse_modalities``, recorded so the result says which rule made it."""
+COMBINE_REASON = (
+    f"log-odds with a stated prior ({FUSION_PRIOR:g} that the media is manipulated, split over the present "
+    "modalities): each modality's posterior is the prior's log-odds plus its calibrated log-odds; the media is "
+    "manipulated if any modality is"
+)
+
+
 class DefaultPolicy:
     """Deterministic thresholds from settings (``FRAMESENTRY_ROUTE_*``)."""
 
@@ -134,7 +144,7 @@ class DefaultPolicy:
             self._d("audio", "run" if facts.has_audio else "skip",
                     "audio track present" if facts.has_audio else "no audio track"),
         ]
-        out.append(self._d("combine", "noisy_or", "either manipulated modality makes the media manipulated"))
+        out.append(self._d("combine", COMBINE_RULE, COMBINE_REASON))
         return out
 
     def escalate(self, outcome: Outcome) -> RouteDecision:
