@@ -167,6 +167,10 @@ class Settings(BaseSettings):
         None, gt=0, description="Redelivery delay of an unacknowledged job; unset = job_time_limit_s + 300."
     )
     queue_name: str = Field("framesentry", min_length=1, description="Celery queue for analyses.")
+    explain_queue_name: str | None = Field(
+        None, min_length=1, description="Celery queue for deep passes (explanations), consumed by its own worker so "
+        "a verdict never waits behind one; unset = '<queue_name>.explain'.",
+    )
     broker_timeout_s: float = Field(
         3.0, gt=0, le=60, description="Socket timeout for the broker: a publish to a broker that does not answer "
         "fails after about twice this (one retry), and the upload gets 503 with Retry-After.",
@@ -315,6 +319,11 @@ class Settings(BaseSettings):
     def webhook_queue(self) -> str:
         """Webhooks are delivered from their own queue, so a slow receiver never holds an analysis worker."""
         return f"{self.queue_name}.webhooks"
+
+    @property
+    def explain_queue(self) -> str:
+        """Deep passes run from their own queue: an analysis never waits behind a deep pass (which takes longer)."""
+        return self.explain_queue_name or f"{self.queue_name}.explain"
 
     @property
     def visibility_timeout_s(self) -> float:

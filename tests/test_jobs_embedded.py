@@ -1,6 +1,6 @@
 """Job machinery in embedded mode (in-process Celery worker on the memory broker, SQLite): progress, retries
 with backoff for transient faults, no retry for bad media, the time limit, deletion mid-job, signed webhooks
-with retries, and recovery of unfinished jobs after a restart.
+with retries, recovery of unfinished jobs after a restart, and deep passes on their own queue (also on Redis).
 
 The detector is replaced by a scripted analyser where a test is about the job plumbing (what a fault does,
 how progress flows); the bad-media test and the end-to-end tests run the real pipeline.
@@ -8,6 +8,7 @@ how progress flows); the bad-media test and the end-to-end tests run the real pi
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from service_helpers import (
     ScriptedAnalyzer,
     WebhookReceiver,
@@ -30,6 +32,9 @@ from service_helpers import (
 from framesentry.api.app import create_app
 from framesentry.config import Settings
 from framesentry.errors import CorruptMediaError, TransientError
+from framesentry.explain.schema import Explanation
+from framesentry.inference.pipeline import ProgressCallback
+from framesentry.inference.result import AnalysisResult
 from framesentry.store import analyses as repo
 from framesentry.store.db import Database
 
@@ -44,8 +49,9 @@ def settings_for(work: Path, **overrides: Any) -> Settings:
 
 
 @contextmanager
-def server(settings: Settings, analyzer: Any = None, run_worker: bool = True) -> Iterator[httpx.Client]:
-    app = create_app(settings, analyzer=analyzer, run_worker=run_worker)
+def server(settings: Settings, analyzer: Any = None, run_worker: bool = True,
+           explainer: Any = None) -> Iterator[httpx.Client]:
+    app = create_app(settings, analyzer=analyzer, run_worker=run_worker, explainer=explainer)
     with running_api(app) as base, httpx.Client(base_url=base, timeout=30) as client:
         yield client
 
@@ -183,3 +189,48 @@ def test_unfinished_jobs_survive_a_restart(tmp_path: Path, clip_faces_speech: Pa
     with server(settings, ScriptedAnalyzer(steps=1)) as client:
         for aid in (running, queued):
             assert poll_until(client, aid, finished, 30)["status"] == "done"
+
+
+class HeldDeepPass:
+    """A deep pass that holds until the test releases it (the real one would finish at its own pace)."""
+
+    def __init__(self) -> None:
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, path: Path, result: AnalysisResult, out_dir: Path, progress: ProgressCallback,
+                 sha256: str | None) -> Explanation:
+        self.started.set()
+        progress("heatmaps", 0.1)
+        if not self.release.wait(60):
+            raise TimeoutError("the test never released the deep pass")
+        return Explanation(verdict=result.verdict.value, p_fake=result.p_fake, confidence=result.confidence,
+                           methods={}, summary="held, then released", media_sha256=sha256)
+
+
+@pytest.mark.parametrize("broker", ["memory", "redis"])
+def test_a_verdict_never_waits_behind_a_deep_pass(broker: str, tmp_path: Path, clip_faces_speech: Path,
+                                                  request: pytest.FixtureRequest) -> None:
+    """Deep passes have their own queue and worker: with one analysis at a time (concurrency 1), the next
+    upload gets its verdict while the previous one's deep pass is still running, and its own deep pass waits
+    in the explain queue. Once on the in-memory broker (embedded), once on Redis and PostgreSQL."""
+    overrides: dict[str, Any] = {"explain_enabled": True}
+    if broker == "redis":
+        space = request.getfixturevalue("redis_space")
+        overrides |= {"broker_url": space.url, "broker_key_prefix": space.prefix,
+                      "database_url": request.getfixturevalue("new_pg_database")(),
+                      "queue_name": f"{space.queue}-{uuid.uuid4().hex[:6]}"}
+    settings = settings_for(tmp_path, **overrides)
+    assert settings.worker_concurrency == 1 and settings.explain_queue == f"{settings.queue_name}.explain"
+    deep = HeldDeepPass()
+    with server(settings, ScriptedAnalyzer(steps=2, step_s=0.1), explainer=deep) as client:
+        first = upload(client, clip_faces_speech).json()["id"]
+        assert poll_until(client, first, finished, 30)["status"] == "done"
+        assert deep.started.wait(30), "the deep pass never started"
+        second = upload(client, clip_faces_speech).json()["id"]
+        body = poll_until(client, second, finished, 30)
+        assert body["status"] == "done" and body["deep_pass"]["status"] == "queued", body["deep_pass"]
+        assert client.get(f"/v1/analyses/{first}").json()["deep_pass"]["status"] == "running"
+        deep.release.set()
+        for aid in (first, second):
+            body = poll_until(client, aid, lambda b: b["deep_pass"]["status"] in ("done", "failed"), 30)
+            assert body["deep_pass"]["status"] == "done", body["deep_pass"]

@@ -23,7 +23,7 @@ from framesentry.api.routers import (
 )
 from framesentry.api.services import Services
 from framesentry.config import Settings, get_settings
-from framesentry.jobs.context import Analyzer
+from framesentry.jobs.context import Analyzer, Explainer
 
 DESCRIPTION = """Upload a video or audio file; FrameSentry tells you whether its faces and voices are real:
 a verdict **real / fake / uncertain**, a calibrated probability, per-face and per-segment scores.
@@ -36,12 +36,13 @@ def create_app(
     *,
     run_worker: bool | None = None,
     analyzer: Analyzer | None = None,
+    explainer: Explainer | None = None,
     migrate: bool = True,
 ) -> FastAPI:
-    """The API. ``run_worker`` defaults to embedded mode (no broker configured); ``analyzer`` replaces the
-    detection pipeline (used by tests of the job machinery)."""
+    """The API. ``run_worker`` defaults to embedded mode (no broker configured); ``analyzer`` and ``explainer``
+    replace the detection pipeline and the deep pass (used by tests of the job machinery)."""
     settings = settings or get_settings()
-    services = Services(settings, run_worker=run_worker, analyzer=analyzer, migrate=migrate)
+    services = Services(settings, run_worker=run_worker, analyzer=analyzer, explainer=explainer, migrate=migrate)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -17,7 +17,7 @@ from framesentry.errors import ServiceUnavailableError
 from framesentry.inference.batching import BatchedScorer
 from framesentry.inference.detectors import Detectors
 from framesentry.jobs.app import create_celery
-from framesentry.jobs.context import Analyzer, JobContext, PipelineAnalyzer
+from framesentry.jobs.context import Analyzer, Explainer, JobContext, PipelineAnalyzer
 from framesentry.jobs.embedded import EmbeddedWorker
 from framesentry.jobs.recovery import Sweeper, publish
 from framesentry.store import users
@@ -37,6 +37,7 @@ class Services:
         *,
         run_worker: bool | None = None,
         analyzer: Analyzer | None = None,
+        explainer: Explainer | None = None,
         migrate: bool = True,
     ) -> None:
         self.settings = settings
@@ -47,14 +48,15 @@ class Services:
         self.detectors = Detectors(settings)
         self.scorer = BatchedScorer(self.detectors)
         self.context = JobContext(
-            settings, analyzer=analyzer or PipelineAnalyzer(settings, self.scorer), storage=self.storage,
-            database=self.db,
+            settings, analyzer=analyzer or PipelineAnalyzer(settings, self.scorer), explainer=explainer,
+            storage=self.storage, database=self.db,
         )
         self.celery: Celery = create_celery(settings, self.context)
         self.run_worker = settings.embedded if run_worker is None else run_worker
         self.migrate = migrate
         self.worker: EmbeddedWorker | None = None
         self.webhook_worker: EmbeddedWorker | None = None
+        self.explain_worker: EmbeddedWorker | None = None
         # Heat maps of the frame that turned a stream's verdict Fake, made off the live path (api/live_explain.py).
         self.live_explainer = LiveExplainer(self.detectors, self.db, self.storage) if settings.explain_enabled else None
         self.live: LiveHub | None = LiveHub(
@@ -87,6 +89,9 @@ class Services:
             self.worker.start()
             self.webhook_worker = EmbeddedWorker(self.celery, queue=self.settings.webhook_queue, recover=False)
             self.webhook_worker.start()
+            if self.settings.explain_enabled:  # deep passes beside the analyses, never in front of one
+                self.explain_worker = EmbeddedWorker(self.celery, queue=self.settings.explain_queue, recover=False)
+                self.explain_worker.start()
             self.sweeper = Sweeper(self.celery)
             self.sweeper.start()
         if self.live is not None and self.live_explainer is not None:
@@ -160,6 +165,9 @@ class Services:
         if self.webhook_worker is not None:
             self.webhook_worker.stop(timeout_s=5)
             self.webhook_worker = None
+        if self.explain_worker is not None:
+            self.explain_worker.stop(timeout_s=5)  # a deep pass is not handed back (docs/EXPLAIN.md)
+            self.explain_worker = None
         self.scorer.stop()  # after the worker (its job hands itself back) and the live hub
         self.db.engine.dispose()
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 WEBHOOK_THREADS = 8
+QUEUES = ("all", "analyses", "explain", "webhooks")
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -25,6 +26,13 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="framesentry-parent-watch", daemon=True).start()
 
 
+def _beside(queues: str, log_level: str, pool: str | None = None) -> subprocess.Popen[bytes]:
+    """A worker process for another queue, started by ``--queues all`` and ending with it."""
+    args = [sys.executable, "-m", "framesentry", "worker", "--queues", queues, "--log-level", log_level,
+            "--parent", str(os.getpid())]
+    return subprocess.Popen(args + (["--pool", pool] if pool else []))
+
+
 def worker(
     concurrency: Annotated[
         int | None, typer.Option(help="Jobs run at once (default FRAMESENTRY_WORKER_CONCURRENCY, 1).")
@@ -32,7 +40,8 @@ def worker(
     pool: Annotated[str, typer.Option(help="Celery pool: prefork (time limits enforced) or solo.")] = "prefork",
     log_level: Annotated[str, typer.Option(help="Worker log level.")] = "info",
     queues: Annotated[str, typer.Option(
-        help="'all' (analyses here, plus a webhook worker process beside it), 'analyses' or 'webhooks'.")] = "all",
+        help="'all' (analyses here, plus a deep-pass and a webhook worker process beside it), 'analyses', "
+        "'explain' (deep passes only) or 'webhooks'.")] = "all",
     parent: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run a Celery worker for the distributed mode (FRAMESENTRY_BROKER_URL).
@@ -40,8 +49,9 @@ def worker(
     Migrates the database first (safe beside the API) and re-queues jobs left by a worker that died. While it
     runs it keeps a presence key in Redis and sweeps every FRAMESENTRY_SWEEP_INTERVAL_S: running jobs of workers
     that are gone (SIGKILL, lost machine) are handed back at once, and queued jobs nobody took are sent again.
-    Webhooks are delivered by a separate process (threads) from their own queue, so a slow receiver never
-    holds an analysis. Stop with Ctrl-C: a running job finishes first.
+    Deep passes (explanations, FRAMESENTRY_EXPLAIN_QUEUE_NAME) and webhooks run in separate processes from their
+    own queues, so neither a deep pass nor a slow receiver ever holds an analysis. Stop with Ctrl-C: a running
+    job finishes first.
     """
     from framesentry.cli.service_settings import load_settings
     from framesentry.errors import ConfigError
@@ -60,11 +70,11 @@ def worker(
         )
     if pool not in ("prefork", "solo", "threads"):
         raise typer.BadParameter("pool must be prefork, solo or threads", param_hint="--pool")
-    if queues not in ("all", "analyses", "webhooks"):
-        raise typer.BadParameter("queues must be all, analyses or webhooks", param_hint="--queues")
+    if queues not in QUEUES:
+        raise typer.BadParameter(f"queues must be one of {', '.join(QUEUES)}", param_hint="--queues")
     if parent is not None:
         _exit_with_parent(parent)
-    if settings.worker_metrics_port and queues != "webhooks":
+    if settings.worker_metrics_port and queues in ("all", "analyses"):
         # Before anything imports prometheus_client: the pool children inherit the directory and write there.
         exposition.use_multiprocess_dir(settings.work_dir / "metrics")
     _own_logging(settings.log_format, log_level)
@@ -77,6 +87,12 @@ def worker(
         app.worker_main([*argv, "--pool=threads", f"--concurrency={concurrency or WEBHOOK_THREADS}",
                          f"--queues={settings.webhook_queue}", f"--hostname=framesentry-hooks-{os.getpid()}@%h"])
         return
+    if queues == "explain":  # deep passes hold no lease: no presence, no sweeper, no metrics port of their own
+        app.set_current()
+        app.set_default()
+        app.worker_main([*argv, f"--pool={pool}", f"--concurrency={concurrency or settings.worker_concurrency}",
+                         f"--queues={settings.explain_queue}", f"--hostname=framesentry-explain-{os.getpid()}@%h"])
+        return
     upgrade(ctx.db.engine)
     ctx.worker_id = presence.new_worker_id()
     beat = presence.Presence(settings, ctx.worker_id) if presence.supported(settings) else None
@@ -85,10 +101,11 @@ def worker(
     requeue(app, stale_only=True)  # jobs of a worker that stopped beating long ago: back now
     sweeper = Sweeper(app)
     sweeper.start()  # and jobs of a worker that died just now, as soon as its presence key expires
-    hooks = None
+    beside = []
     if queues == "all":
-        hooks = subprocess.Popen([sys.executable, "-m", "framesentry", "worker", "--queues", "webhooks",
-                                  "--log-level", log_level, "--parent", str(os.getpid())])
+        beside.append(_beside("webhooks", log_level))
+        if settings.explain_enabled:
+            beside.append(_beside("explain", log_level, pool))
     if settings.worker_metrics_port:
         port = exposition.serve_worker_metrics(settings.host, settings.worker_metrics_port)
         typer.echo(f"worker metrics on http://{settings.host}:{port}/metrics", err=True)
@@ -106,9 +123,10 @@ def worker(
         sweeper.stop()
         if beat is not None:
             beat.stop()
-        if hooks is not None:
-            hooks.terminate()
-            hooks.wait(30)
+        for process in beside:
+            process.terminate()
+        for process in beside:
+            process.wait(30)
 
 
 def _own_logging(fmt: Literal["plain", "json"], level: str) -> None:

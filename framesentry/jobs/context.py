@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from framesentry.inference.pipeline import ProgressCallback
     from framesentry.inference.result import AnalysisResult
 
+DEEP_PASS_NICE = 19
+"""The deep pass runs at the lowest priority (nice 19): a verdict or a live score never waits for the cores."""
+
 Analyzer = Callable[[Path, "ProgressCallback"], "AnalysisResult"]
 Explainer = Callable[[Path, "AnalysisResult", Path, "ProgressCallback", str | None], "Explanation"]
 """(media path, result, output folder, progress, media sha256) -> explanation with its artifacts in the folder."""
@@ -51,23 +54,30 @@ class PipelineAnalyzer:
             self._scorer.start()  # no-op when running; threads start here, after a prefork
             return self._scorer
 
-    def __call__(self, path: Path, progress: ProgressCallback) -> AnalysisResult:
+    def _lower(self, nice: int) -> None:
+        """Lower this job thread's OS priority once: it only ever runs jobs of one queue."""
         from framesentry.engines.batcher import lower_thread_priority
+
+        if threading.get_ident() not in self._lowered:
+            lower_thread_priority(nice)
+            self._lowered.add(threading.get_ident())
+
+    def __call__(self, path: Path, progress: ProgressCallback) -> AnalysisResult:
         from framesentry.inference.pipeline import analyze_file
 
         scorer = self.scorer()
         # Upload work yields the cores to live streams (this thread decodes the file; the models run in the
-        # scorer's bulk lane, which is lowered too). A thread lowered once stays lowered: it only runs jobs.
-        if threading.get_ident() not in self._lowered:
-            lower_thread_priority(self.settings.bulk_nice)
-            self._lowered.add(threading.get_ident())
+        # scorer's bulk lane, which is lowered too).
+        self._lower(self.settings.bulk_nice)
         return analyze_file(path, self.settings, progress=progress, scorer=scorer)
 
     def explain(self, path: Path, result: AnalysisResult, out_dir: Path, progress: ProgressCallback,
                 sha256: str | None) -> Explanation:
-        """The deep pass (``explain.deep_pass``) with the same loaded models."""
+        """The deep pass (``explain.deep_pass``) with the same loaded models, on its own queue's thread at the
+        lowest OS priority: it runs beside analyses and live streams, and both win the cores over it."""
         from framesentry.explain.deep_pass import run_deep_pass
 
+        self._lower(DEEP_PASS_NICE)
         return run_deep_pass(path, result, out_dir, self.scorer().detectors, progress=progress, sha256=sha256)
 
 

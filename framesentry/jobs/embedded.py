@@ -81,13 +81,18 @@ class EmbeddedWorker:
         """Publish every unfinished analysis again (the memory broker lost them); returns how many."""
         return requeue(self.app, stale_only=False)
 
+    def _busy(self) -> bool:
+        """A job from this worker's queue is running (Celery's ``active_requests`` holds every embedded worker's:
+        stopping the analyses worker must not wait for a deep pass on the explain worker)."""
+        return any(r.delivery_info.get("routing_key") in (self.queue, None) for r in list(worker_state.active_requests))
+
     def stop(self, timeout_s: float = 30.0) -> None:
         """Ask a running job to hand itself back (it does at its next progress step), then stop the worker."""
         if self._controller is None or self._thread is None:
             return
         context_of(self.app).shutting_down.set()
         deadline = time.monotonic() + timeout_s
-        while worker_state.active_requests and time.monotonic() < deadline:
+        while self._busy() and time.monotonic() < deadline:
             time.sleep(0.05)
         self._controller.stop(in_sighandler=False)
         self._thread.join(max(0.0, deadline - time.monotonic()))

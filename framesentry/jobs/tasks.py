@@ -86,7 +86,7 @@ def register_tasks(app: Celery) -> None:
         log.info("analysis %s: %s", analysis_id, outcome.kind)
         if outcome.kind == "done" and settings.explain_enabled:  # the deep pass, after the verdict is stored
             queue_state(ctx, uuid.UUID(analysis_id))
-            app.send_task(EXPLAIN, args=[analysis_id], queue=settings.queue_name)
+            app.send_task(EXPLAIN, args=[analysis_id], queue=settings.explain_queue)
         if outcome.notify:
             app.send_task(DELIVER_WEBHOOK, args=[analysis_id, str(uuid.uuid4())], queue=settings.webhook_queue)
         if outcome.kind in ("retry", "busy"):
