@@ -1,5 +1,6 @@
 """Grad-CAM on the visual model: maps exist, differ between a real face and its manipulated twin, peak inside
-the face on a composed frame, and depend on the model's weights (Adebayo et al. 2018 randomisation check).
+the face on a composed frame, depend on the model's weights (Adebayo et al. 2018 randomisation check), and
+are not disturbed by the same model scoring on another thread.
 
 Real/fake pairs are DFDC test crops: each fake is made from the real video named in its ``source_video``.
 """
@@ -79,6 +80,33 @@ def test_maps_peak_inside_the_face_on_a_frame(visual: VisualDetector, settings: 
         masses.append(fmap[ibox[1] : ibox[3], ibox[0] : ibox[2]].sum() / fmap.sum())
     assert inside >= 0.75 * len(faces), inside  # measured: 9 of 12 with features.18
     assert min(masses) > 0.8, masses
+
+
+def test_maps_are_unchanged_while_the_model_scores_on_another_thread(
+        visual: VisualDetector, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Live streams and uploads go on scoring with the same model while a heat map is made (live explainer,
+    deep pass): their forward passes must not reach the map's hooks."""
+    import threading
+
+    crops = np.stack(pairs[0])
+    alone = gradcam_maps(visual.module, crops, visual.input_size).maps
+    stop = threading.Event()
+
+    def score() -> None:
+        x = torch.rand(3, 3, visual.input_size, visual.input_size)
+        while not stop.is_set():
+            with torch.no_grad():
+                visual.module(x)
+
+    scorer = threading.Thread(target=score, daemon=True)
+    scorer.start()
+    try:
+        beside = [gradcam_maps(visual.module, crops, visual.input_size).maps for _ in range(4)]
+    finally:
+        stop.set()
+        scorer.join(10)
+    for maps in beside:
+        np.testing.assert_allclose(maps, alone, atol=1e-4)
 
 
 def test_sanity_check_randomised_weights_change_the_maps(visual: VisualDetector,

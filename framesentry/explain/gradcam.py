@@ -9,6 +9,7 @@ shows what drove the score it explains.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +49,9 @@ def gradcam_maps(module: Any, crops: NDArray[np.uint8], input_size: int, layer: 
 
     if len(crops) == 0:
         return CamResult(np.zeros((0, *crops.shape[1:3]), np.float32), np.zeros(0), [])
-    module.eval()
+    # A private copy (~15 ms): Grad-CAM hooks the target layer, and the shared model goes on scoring live windows
+    # and uploads on other threads meanwhile, whose activations would land in these maps (or break them).
+    module = copy.deepcopy(module).eval()
     x = preprocess(np.ascontiguousarray(crops), input_size).contiguous()
     with torch.no_grad():
         logits = module(x).reshape(-1).double().numpy()
