@@ -9,7 +9,9 @@ tests/test_live_e2e.py): the Fake alert must fire.
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ pytestmark = [
     pytest.mark.skipif(find_chromium() is None, reason="chromium is not installed (scripts/setup.sh installs it)"),
 ]
 CLIP_S = 8.0
+LEAD_S = 3.0
 LAPTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844, "mobile": True}
 
@@ -53,6 +56,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
     app = create_app(settings)
     with running_api(app) as base:
         yield base, app.state.services
+
+
+@pytest.fixture(scope="module")
+def late_fake_clip(fake_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fake clip after ``LEAD_S`` of a grey frame and silence: a page opened on the stream once it is live
+    follows it before the verdict can turn Fake."""
+    out = tmp_path_factory.mktemp("console-late") / "late_fake.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(fake_clip),
+                    "-vf", f"tpad=start_duration={LEAD_S:g}:color=gray", "-af", f"adelay={LEAD_S * 1000:.0f}:all=1",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(out)], check=True, timeout=60)
+    return out
 
 
 @pytest.fixture()
@@ -260,3 +274,46 @@ def test_fake_camera_publishes_through_the_sdk_and_scores_show_on_the_page(
         assert "revoked" in revoked, revoked
     finally:
         browser.stop()
+
+
+def test_stream_page_shows_the_heat_map_of_the_frame_that_turned_it_fake(
+    late_fake_clip: Path, devices: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """On a server that explains live Fake frames, a stream's page is open when its verdict turns Fake: the
+    heat map the `verdict_changed` event links to appears there (a decoded thumbnail linking to the image, the
+    artifact the API serves) and stays after the stream is stopped."""
+    from PIL import Image
+
+    from framesentry.api.app import create_app
+
+    settings = Settings(work_dir=tmp_path / "work", live_enabled=True, rtmp_port=0, explain_enabled=True,
+                        api_keys=f"operator:{API_KEY}")
+    with running_api(create_app(settings)) as base, _client(base) as client:
+        browser = _open(f"{base}/#/monitor", devices, tmp_path)
+        created = create_stream(client, "studio-explained")
+        publisher = ffmpeg_publish(late_fake_clip, created["ingest"]["rtmp"])
+        try:
+            stream_id = live_stream_of(client, created["id"])
+            browser.evaluate(f"location.hash = '#/stream/{stream_id}'")
+            # Following the scores while the picture is still empty: the change to Fake is yet to come.
+            browser.wait_for("document.querySelectorAll('#now dd').length", bool, timeout_s=20)
+            assert browser.evaluate("document.querySelector('#stream-verdict .badge').dataset.verdict") != "fake"
+            image = ("(() => { const i = document.querySelector('#heatmaps img.heatmap');"
+                     " return i && i.complete && i.naturalWidth > 0 && [i.naturalWidth, i.naturalHeight]; })()")
+            size = browser.wait_for(image, bool, timeout_s=60, every_s=0.5)
+            src, href = browser.evaluate("[document.querySelector('#heatmaps figure').dataset.src,"
+                                         " document.querySelector('#heatmaps a').href]")
+            assert src.startswith(f"/v1/streams/{stream_id}/artifacts/verdict_") and href.startswith("blob:"), src
+            served = client.get(src)
+            assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+            assert list(Image.open(io.BytesIO(served.content)).size) == size
+            assert client.delete(f"/v1/streams/{stream_id}").status_code == 204  # stop it
+            browser.wait_for("document.querySelector('#stream-state').textContent", lambda t: t.startswith("ended"),
+                             timeout_s=20)
+            assert browser.evaluate(image) == size  # kept on the page after the stream ended
+            _shots(browser, tmp_path, "stream-heatmap")
+            _fits_the_phone(browser)
+            _no_secret_in_urls(browser, API_KEY, created["key"])
+        finally:
+            publisher.kill()
+            browser.stop()

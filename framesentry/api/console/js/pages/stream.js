@@ -1,13 +1,55 @@
-// One stream: its series over time, live per-face scores, modality scores and verdict-change events.
-import { api, followScores } from "../api.js";
+// One stream: its series over time, live per-face scores, modality scores, verdict-change events and the heat
+// map of each frame that turned the verdict Fake (linked from the live `verdict_changed` event).
+import { api, blobUrl, followScores } from "../api.js";
 import { Chart, legend } from "../chart.js";
 import { badge, errorBox, h, num, table, when } from "../ui.js";
 
 export const name = "stream";
 
+const HEATMAPS_KEPT = 6;
+
+/**
+ * The "Why Fake" panel: a thumbnail linking to the full heat map for each verdict change to Fake. The server
+ * makes the map off the live path, so its URL answers 404 for a moment: retried with backoff. Kept until the
+ * page is left (the end of the stream does not clear it). Returns [panel, add(event), close()].
+ */
+function heatmapPanel() {
+  const list = h("div", { class: "heatmaps", id: "heatmaps" },
+    h("p", { class: "muted" }, "None yet: when the verdict turns Fake, the heat map of that frame shows here."));
+  const urls = [];
+  const seen = new Set();
+  let closed = false;
+  async function add(event) {
+    if (seen.has(event.explanation)) return;
+    seen.add(event.explanation);
+    const when = `Turned Fake at ${event.stream_t_s.toFixed(1)} s (p_fake ${num(event.p_fake)})`;
+    const caption = h("figcaption", { class: "small muted" }, `${when}: making the heat map…`);
+    const figure = h("figure", { dataset: { src: event.explanation } }, caption);
+    if (list.querySelector(":scope > p.muted")) list.replaceChildren();
+    list.prepend(figure);
+    while (list.children.length > HEATMAPS_KEPT) list.lastChild.remove();
+    for (let tries = 0; tries < 12 && !closed; tries += 1) {
+      const url = await blobUrl(event.explanation);
+      if (closed) { if (url) URL.revokeObjectURL(url); return; }
+      if (url) {
+        urls.push(url);
+        figure.prepend(h("a", { href: url, target: "_blank", rel: "noopener", title: "Open the full heat map" },
+          h("img", { class: "heatmap", src: url, alt: `Heat map of the frame: ${when}` })));
+        caption.textContent = when;
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 400 * 1.6 ** tries)));
+    }
+    if (!closed) caption.textContent = `${when}: no heat map (the server made none)`;
+  }
+  const close = () => { closed = true; urls.forEach((u) => URL.revokeObjectURL(u)); };
+  return [h("div", { class: "panel" }, h("h2", {}, "Why Fake: heat map of the frame"), list), add, close];
+}
+
 export function render(view, id) {
   let stop = () => {};
   let chart = null;
+  const [heatmaps, addHeatmap, closeHeatmaps] = heatmapPanel();
   (async () => {
     let info;
     try {
@@ -19,12 +61,12 @@ export function render(view, id) {
     const started = Date.parse(info.started_at);
     const title = info.name || `stream ${id.slice(0, 8)}`;
     const verdictEl = h("span", { id: "stream-verdict" }, badge(info.verdict, true));
-    const stateEl = h("span", {}, info.state);
+    const stateEl = h("span", { id: "stream-state" }, info.state);
     const endedEl = h("dd", {}, when(info.ended_at));
     const windowsEl = h("dd", {}, `${info.windows_scored} scored, ${info.windows_dropped} dropped`);
     const canvas = h("canvas", { class: "chart tall", dataset: { points: "0" } });
     const faces = h("div", { id: "faces" }, h("p", { class: "muted" }, "No face scored yet."));
-    const modalities = h("dl", { class: "kv" });
+    const modalities = h("dl", { class: "kv", id: "now" });
     const events = h("ul", { class: "events", id: "events" });
     const stopButton = h("button", { class: "danger", type: "button", hidden: info.state !== "live",
       onclick: async () => { await api(`/v1/streams/${id}`, { method: "DELETE" }); stopButton.disabled = true; } },
@@ -41,6 +83,7 @@ export function render(view, id) {
       h("div", { class: "grid2" },
         h("div", { class: "panel" }, h("h2", {}, "Faces (latest)"), faces),
         h("div", { class: "panel" }, h("h2", {}, "Now"), modalities)),
+      heatmaps,
       h("div", { class: "panel" }, h("h2", {}, "Verdict changes"), events),
     );
     chart = new Chart(canvas, { windowS: null });
@@ -72,6 +115,7 @@ export function render(view, id) {
           chart.push((Date.parse(m.server_time) - started) / 1000,
             { p_fake: m.p_fake, visual: m.visual.p_fake, audio: m.audio.p_fake });
           verdictEl.replaceChildren(badge(m.verdict, true));
+          for (const event of m.events) if (event.explanation) addHeatmap(event);
           faces.replaceChildren(table(
             [{ title: "Face", cell: (f) => `#${f.track_id}` }, { title: "p_fake", cell: (f) => num(f.p_fake) },
               { title: "Box", cls: "hide-narrow", cell: (f) => (f.box ? f.box.map(Math.round).join(", ") : "–") }],
@@ -102,5 +146,5 @@ export function render(view, id) {
       stop = () => { unfollow(); clearInterval(refresh); };
     }
   })();
-  return () => { stop(); if (chart) chart.destroy(); };
+  return () => { stop(); closeHeatmaps(); if (chart) chart.destroy(); };
 }
