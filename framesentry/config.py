@@ -135,6 +135,17 @@ class Settings(BaseSettings):
         10, ge=0, le=19, description="How much lower the OS scheduling priority of upload work (the batchers' "
         "bulk lane and an embedded job's decoding) is than live work's, so live streams win the cores."
     )
+    bulk_share_when_live: float = Field(
+        0.25, gt=0, le=1, description="While live windows arrive (in this process, or in the server for its analysis "
+        "process), uploads' batches take at most this share of the time: the bulk lane rests after each one."
+    )
+    upload_process: bool = Field(
+        True, description="A server with live streams analyses uploads in a child process at bulk_nice, so an upload "
+        "never takes the interpreter lock from live streams (jobs/isolation.py; measured in docs/LIVE.md)."
+    )
+    upload_process_threads: int = Field(
+        1, ge=1, le=64, description="Runtime threads of that child: with 1 it never takes more than one core."
+    )
     live_smoothing_alpha: float = Field(0.4, gt=0, le=1, description="EMA weight of the newest fused score.")
     live_verdict_dwell: int = Field(3, ge=1, le=100, description="Updates on the other side before a change.")
     live_client_queue: int = Field(16, ge=1, le=4096, description="Messages buffered per WebSocket client.")

@@ -19,6 +19,9 @@ from framesentry.config import Settings
 # (Settings(live_enabled=True)): many apps run side by side here and would fight over port 1935.
 os.environ.setdefault("FRAMESENTRY_LIVE_ENABLED", "false")
 os.environ.setdefault("FRAMESENTRY_EXPLAIN_ENABLED", "false")  # the deep pass runs only where a test asks for it
+# Live servers analyse uploads in their own process unless a test asks for the analysis process (test_one_core,
+# test_isolation): each one loads its own models, seconds of CPU per server for tests that upload nothing.
+os.environ.setdefault("FRAMESENTRY_UPLOAD_PROCESS", "false")
 # Request limits and wrong-key throttling only where a test asks for them (test_security_limits): other tests
 # send bursts of requests on purpose.
 os.environ.setdefault("FRAMESENTRY_RATE_LIMIT", "")

@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "explain": {"inference", "engines", "media", "obs"},
     "stream": {"inference", "engines", "media", "store", "obs"},
     "jobs": {"explain", "inference", "engines", "media", "store", "obs"},
-    "lab": {"inference", "engines", "media", "stream", "obs"},
+    "lab": {"jobs", "inference", "engines", "media", "stream", "obs"},
     "api": {"jobs", "stream", "explain", "inference", "engines", "media", "store", "obs"},
     "cli": {"api", "jobs", "stream", "explain", "inference", "engines", "media", "store", "lab", "obs", "client"},
 }

@@ -181,6 +181,19 @@ def test_watchdog_without_restart_keeps_fn(stopping: list[DynamicBatcher]) -> No
     gate.set()
 
 
+def test_a_batch_of_cancelled_items_is_not_taken_for_stuck(stopping: list[DynamicBatcher]) -> None:
+    """An upload that stops cancels what it queued; the batch those items would have formed never runs, and the
+    watchdog must not fail it as stuck and replace the worker."""
+    recorder = Recorder()
+    b = started(stopping, recorder, max_batch=4, max_wait_ms=50.0, stuck_after_s=0.2)
+    futures = [b.submit(i, "bulk") for i in range(3)]
+    assert all(f.cancel() for f in futures)  # before the batch closes (50 ms)
+    time.sleep(0.5)
+    assert b.stats()["restarts"] == 0
+    assert b.submit(5, "bulk").result(timeout=2) == 10
+    assert recorder.batches == [[5]]
+
+
 def test_stop_fails_pending_and_refuses_new_items() -> None:
     release = threading.Event()
     b: DynamicBatcher[int, int] = DynamicBatcher(

@@ -99,7 +99,7 @@ def test_live_fake_frame_is_explained_linked_and_deleted(tmp_path: Path, real_fa
             key = streams.create_stream_key(s, owner.id, "studio").row
             stream_id = streams.start_stream(s, key, "rtmp").id
         frame = compose_frame((640, 360), [(real_faces[0], (240, 70, 170))])
-        faces = [ScoredFace(box, 0.93) for box in FaceDetector(settings).detect(frame)]
+        faces = [ScoredFace(box, 0.93, sharpness=100.0) for box in FaceDetector(settings).detect(frame)]
 
         def score_message(seq: int, events: list[dict[str, Any]]) -> ScoreMessage:
             return ScoreMessage.model_validate({

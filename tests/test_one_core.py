@@ -56,6 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         # The live horizon covers the whole clip, and live looks for the same faces as uploads do.
         live_visual_window_frames=64, live_track_ttl_s=60.0, live_audio_horizon_s=600.0,
         live_face_min_size_px=40, live_visual_fps=2.0, live_audio_stride_s=2.0,
+        upload_process=True,  # as shipped: beside live streams the upload is scored in the analysis process
     )
     app = create_app(settings)
     with running_api(app) as base:

@@ -12,6 +12,7 @@ from llm_helpers import llm_server
 
 from framesentry.config import Settings
 from framesentry.inference.detectors import Detectors
+from framesentry.inference.faces import FaceBox, crop_sharpness
 from framesentry.inference.llm_policy import LLMPolicy
 from framesentry.inference.pipeline import analyze_file
 from framesentry.inference.result import AnalysisResult
@@ -24,6 +25,7 @@ from framesentry.inference.routing import (
     face_quality,
     policy_for,
 )
+from framesentry.inference.scoring import ScoredFace
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +82,15 @@ def test_audio_gate_measures_snr_and_clipping(speech: np.ndarray, settings: Sett
 def test_face_gate_rejects_small_and_blurred_faces(real_faces: list[np.ndarray], settings: Settings) -> None:
     from PIL import Image, ImageFilter
 
+    def scored(crop: np.ndarray, width: int, height: int) -> ScoredFace:  # as the core returns it
+        return ScoredFace(FaceBox(0, 0, width, height, 0.99), 0.5, crop_sharpness(crop))
+
     policy = DefaultPolicy(settings)
     sharp = real_faces[0]
-    assert policy.face(face_quality(sharp, (0, 0, 150, 170))).action == "score"
-    assert policy.face(face_quality(sharp, (0, 0, 30, 40))).reason.startswith("face too small")
+    assert policy.face(face_quality(scored(sharp, 150, 170))).action == "score"
+    assert policy.face(face_quality(scored(sharp, 30, 40))).reason.startswith("face too small")
     blurred = np.asarray(Image.fromarray(sharp).filter(ImageFilter.GaussianBlur(5)))
-    assert policy.face(face_quality(blurred, (0, 0, 150, 170))).reason.startswith("face too blurred")
+    assert policy.face(face_quality(scored(blurred, 150, 170))).reason.startswith("face too blurred")
 
 
 def test_uncertain_results_escalate_to_the_deep_pass(clip_faces_speech: Path, settings: Settings,

@@ -17,8 +17,9 @@ from framesentry.errors import ServiceUnavailableError
 from framesentry.inference.batching import BatchedScorer
 from framesentry.inference.detectors import Detectors
 from framesentry.jobs.app import create_celery
-from framesentry.jobs.context import Analyzer, Explainer, JobContext, PipelineAnalyzer
+from framesentry.jobs.context import Analyzer, Explainer, JobContext
 from framesentry.jobs.embedded import EmbeddedWorker
+from framesentry.jobs.isolation import IsolatedAnalyzer, upload_analyzer
 from framesentry.jobs.recovery import Sweeper, publish
 from framesentry.store import users
 from framesentry.store.db import Database
@@ -44,15 +45,16 @@ class Services:
         self.db = Database(settings.database_url)
         self.storage: MediaStorage = LocalStorage(settings.media_dir)
         # One set of models and one queue per model in the process, shared by the upload jobs (embedded
-        # worker, bulk lane) and the live path (live lane).
+        # worker, bulk lane) and the live path (live lane). Beside live streams, uploads are analysed in a child
+        # process instead (jobs/isolation.py): in this one they took the GIL from the live path.
         self.detectors = Detectors(settings)
         self.scorer = BatchedScorer(self.detectors)
-        self.context = JobContext(
-            settings, analyzer=analyzer or PipelineAnalyzer(settings, self.scorer), explainer=explainer,
-            storage=self.storage, database=self.db,
-        )
-        self.celery: Celery = create_celery(settings, self.context)
         self.run_worker = settings.embedded if run_worker is None else run_worker
+        if analyzer is None:
+            analyzer = upload_analyzer(settings, self.scorer, beside_live=settings.live_enabled and self.run_worker)
+        self.context = JobContext(settings, analyzer=analyzer, explainer=explainer, storage=self.storage,
+                                  database=self.db)
+        self.celery: Celery = create_celery(settings, self.context)
         self.migrate = migrate
         self.worker: EmbeddedWorker | None = None
         self.webhook_worker: EmbeddedWorker | None = None
@@ -94,8 +96,18 @@ class Services:
                 self.explain_worker.start()
             self.sweeper = Sweeper(self.celery)
             self.sweeper.start()
+            if isinstance(self.context.analyzer, IsolatedAnalyzer):  # its models load while nothing waits on them
+                threading.Thread(target=self._start_analysis_process, name="analysis-process-start",
+                                 daemon=True).start()
         if self.live is not None and self.live_explainer is not None:
             self.live_explainer.start()
+
+    def _start_analysis_process(self) -> None:
+        assert isinstance(self.context.analyzer, IsolatedAnalyzer)
+        try:
+            self.context.analyzer.start()
+        except Exception as exc:  # the first upload tries again and fails with the reason
+            log.error("the analysis process did not start: %s", exc)
 
     def ensure_ready(self) -> None:
         """Migrate and reconcile the configured keys once; raises 503 while the database is unreachable (a
@@ -168,6 +180,8 @@ class Services:
         if self.explain_worker is not None:
             self.explain_worker.stop(timeout_s=5)  # a deep pass is not handed back (docs/EXPLAIN.md)
             self.explain_worker = None
+        if isinstance(self.context.analyzer, IsolatedAnalyzer):
+            self.context.analyzer.close()
         self.scorer.stop()  # after the worker (its job hands itself back) and the live hub
         self.db.engine.dispose()
 

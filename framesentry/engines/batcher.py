@@ -206,7 +206,9 @@ class DynamicBatcher(Generic[T, R]):
                     batch.append(p)
             self._stats[f"items_{lane}"] += len(batch)
             self._stats["batches_bulk"] += lane == "bulk"
-            self._calls[lane] = _Call(generation, time.monotonic(), batch)
+            # Only a batch that will run is watched: one whose items were all cancelled never reaches _run, which
+            # is what clears it (a watched empty batch was failed as "stuck" 30 s later, the worker replaced).
+            self._calls[lane] = _Call(generation, time.monotonic(), batch) if batch else None
             return batch
 
     def _work(self, lane: Lane, generation: int) -> None:

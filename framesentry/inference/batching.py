@@ -2,9 +2,10 @@
 
 ``BatchedScorer`` owns a ``DynamicBatcher`` for frames and one for audio windows, both running the
 ``ScoringCore``. Live windows go in the ``live`` lane and uploads in the ``bulk`` lane: each lane has its own
-worker, the bulk one at a lower OS priority, so a long upload neither queues ahead of a live window nor takes
-the cores from it
-(``benchmarks/live_streams.py --with-upload`` measures it). Submitting never blocks; a full lane raises
+worker, the bulk one at a lower OS priority, so an upload never queues ahead of a live window. A server with
+live streams analyses uploads in a child process with its own scorer instead (``jobs.isolation``): in the
+same process they took the GIL from the live path (``benchmarks/live_streams.py --with-upload`` measures both).
+Submitting never blocks; a full lane raises
 ``BackpressureError`` (the live path drops its oldest window, an upload waits for its own results first).
 """
 
@@ -51,6 +52,7 @@ class BatchedScorer:
             "max_pending": s.live_batch_max * 4,
             "stuck_after_s": 30.0,
             "bulk_nice": s.bulk_nice,
+            "bulk_share_when_live": s.bulk_share_when_live,
         }
         with self._lock:
             if self._frames is not None:

@@ -82,15 +82,13 @@ def score_visual(path: Path, duration_s: float, scorer: BatchedScorer, evidence:
                  progress: ProgressCallback, router: Router | None = None) -> None:
     """Sampled frames of the file through the scoring core, into ``evidence`` in time order; the router (when
     given) leaves out faces too small or too blurred to judge."""
-    from framesentry.inference.faces import crop_face
     from framesentry.media import iter_sampled_frames
 
     s = scorer.settings
     frames = (FrameJob(f.t_s, f.rgb, s.face_min_size_px) for f in iter_sampled_frames(path, s.visual_sample_fps))
     for job, faces in _in_order(frames, lambda job: scorer.submit_frame(job, "bulk")):
-        if router is not None:  # ROUTING: unusable faces
-            faces = [f for f in faces if router.keep_face(crop_face(job.rgb, f.box, s),
-                                                          (int(f.box.x1), int(f.box.y1), int(f.box.x2), int(f.box.y2)))]
+        if router is not None:  # ROUTING: unusable faces (size and sharpness of what the core scored)
+            faces = [f for f in faces if router.keep_face(f)]
         evidence.add_frame(job.t_s, faces)
         progress("visual", min(1.0, job.t_s / duration_s) if duration_s > 0 else 1.0)
 

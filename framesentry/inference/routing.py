@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +23,9 @@ from numpy.typing import NDArray
 from framesentry.config import Settings
 from framesentry.inference.fusion import FUSION_PRIOR
 from framesentry.inference.result import RouteDecision
+
+if TYPE_CHECKING:
+    from framesentry.inference.scoring import ScoredFace
 
 
 @dataclass(frozen=True)
@@ -77,12 +80,9 @@ def audio_quality(samples: NDArray[np.float32], speech_fraction: float, rate: in
     return AudioQuality(float(speech_fraction), float(snr), clipped)
 
 
-def face_quality(crop: NDArray[np.uint8], box: tuple[int, int, int, int]) -> FaceQuality:
-    """Face size (longer box side, frame pixels) and sharpness of the crop."""
-    grey = np.asarray(crop, dtype=np.float64).mean(axis=2)
-    lap = grey[1:-1, 1:-1] * -4 + grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:]
-    size = float(max(box[2] - box[0], box[3] - box[1]))
-    return FaceQuality(size, float(lap.var()))
+def face_quality(face: ScoredFace) -> FaceQuality:
+    """Face size (longer box side, frame pixels) and the sharpness of the crop the core scored."""
+    return FaceQuality(float(face.box.size), face.sharpness)
 
 
 class RoutingPolicy(Protocol):
@@ -175,8 +175,8 @@ class Router:
         self._counts[(d.step, d.action, d.reason)] += 1
         return d.action == "score"
 
-    def keep_face(self, crop: NDArray[np.uint8], box: tuple[int, int, int, int]) -> bool:
-        d = self.policy.face(face_quality(crop, box))
+    def keep_face(self, face: ScoredFace) -> bool:
+        d = self.policy.face(face_quality(face))
         self._counts[(d.step, d.action, d.reason)] += 1
         return d.action == "score"
 

@@ -50,6 +50,8 @@ class WindowJob:
 class ScoredFace:
     box: FaceBox
     p_fake: float
+    sharpness: float
+    """``faces.crop_sharpness`` of the crop the model saw: the router's blur gate reads it, no second crop."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class ScoringCore:
 
     def score_frames(self, frames: Sequence[FrameJob]) -> list[list[ScoredFace]]:
         """Faces of each frame with their calibrated p_fake, in the frames' order (an empty list: no face)."""
-        from framesentry.inference.faces import crop_faces
+        from framesentry.inference.faces import crop_faces, crop_sharpness
 
         d = self.detectors
         boxes: list[list[FaceBox]] = [[] for _ in frames]
@@ -79,11 +81,13 @@ class ScoringCore:
                                 strict=True):
                 boxes[i] = found
         crops = [crop_faces(f.rgb, b, self.settings) for f, b in zip(frames, boxes, strict=True) if b]
-        probs = d.visual.predict(np.concatenate(crops)) if crops else np.zeros(0)
+        stacked = np.concatenate(crops) if crops else np.zeros((0, 1, 1, 3), dtype=np.uint8)
+        probs = d.visual.predict(stacked) if crops else np.zeros(0)
         out: list[list[ScoredFace]] = []
         i = 0
         for found in boxes:
-            out.append([ScoredFace(box, float(p)) for box, p in zip(found, probs[i : i + len(found)], strict=True)])
+            out.append([ScoredFace(box, float(probs[i + k]), crop_sharpness(stacked[i + k]))
+                        for k, box in enumerate(found)])
             i += len(found)
         return out
 

@@ -34,8 +34,9 @@ Explainer = Callable[[Path, "AnalysisResult", Path, "ProgressCallback", str | No
 
 
 class PipelineAnalyzer:
-    """``inference.pipeline.analyze_file`` on the process's shared ``BatchedScorer`` (uploads in its bulk lane,
-    beside the live streams of an API process); a worker process makes its own on the first job."""
+    """``inference.pipeline.analyze_file`` on the process's shared ``BatchedScorer`` (uploads in its bulk lane);
+    a worker process makes its own on the first job. Beside live streams a server uses its subclass
+    ``jobs.isolation.IsolatedAnalyzer``, which runs the same call in a child process."""
 
     def __init__(self, settings: Settings, scorer: BatchedScorer | None = None) -> None:
         self.settings = settings

@@ -29,6 +29,7 @@ from framesentry.inference.detectors import Detectors
 if TYPE_CHECKING:
     from framesentry.inference.batching import BatchedScorer
     from framesentry.inference.scoring import ScoringCore
+    from framesentry.jobs.context import Analyzer
 
 CLIP_S = 12.0  # the longest run; a run of ``seconds`` plays the first ``seconds`` of it
 
@@ -86,28 +87,38 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 
 
 class _UploadLoop:
-    """Analyses a long file again and again through the shared scorer's bulk lane (an upload job), until
-    stopped: the concurrent upload the live numbers are measured beside."""
+    """Analyses a long file again and again with ``analyzer`` (the server's embedded-worker analyser, from a
+    lowered thread as its job thread is), until stopped: the concurrent upload the live numbers are measured
+    beside."""
 
-    def __init__(self, settings: Settings, scorer: BatchedScorer, clip: Path) -> None:
-        self.settings, self.scorer, self.clip = settings, scorer, clip
+    def __init__(self, settings: Settings, analyzer: Analyzer, clip: Path) -> None:
+        from framesentry.media import probe
+
+        self.settings, self.analyzer, self.clip = settings, analyzer, clip
         self.stop = threading.Event()
         self.media_s = 0.0
+        self.fraction = 0.0  # of the analysis in progress, by the pipeline's stages (visual, then audio)
+        self.duration_s = probe(clip, settings).duration_s or 0.0
         self.thread = threading.Thread(target=self._run, name="upload-job", daemon=True)
 
-    def _progress(self, _stage: str, _fraction: float) -> None:
+    def _progress(self, stage: str, fraction: float) -> None:
         if self.stop.is_set():
             raise _Stopped
+        self.fraction = 0.5 * fraction + (0.5 if stage == "audio" else 0.0)
 
     def _run(self) -> None:
-        from framesentry.inference.pipeline import analyze_file
+        from framesentry.engines.batcher import lower_thread_priority
+        from framesentry.jobs.isolation import IsolatedAnalyzer
 
+        if not isinstance(self.analyzer, IsolatedAnalyzer):  # as the embedded worker's job thread (jobs/context.py)
+            lower_thread_priority(self.settings.bulk_nice)
         while not self.stop.is_set():
             try:
-                result = analyze_file(self.clip, self.settings, progress=self._progress, scorer=self.scorer)
+                result = self.analyzer(self.clip, self._progress)
             except _Stopped:
                 return
             self.media_s += result.media.duration_s
+            self.fraction = 0.0
 
     def __enter__(self) -> _UploadLoop:
         self.started = time.perf_counter()
@@ -126,9 +137,9 @@ class _Stopped(Exception):
 
 
 def run_ours(settings: Settings, scorer: BatchedScorer, clip: Path, streams: int, seconds: float,
-             upload: Path | None = None) -> dict[str, Any]:
+             upload: tuple[Path, Analyzer] | None = None) -> dict[str, Any]:
     """The product's live path: sessions on the shared scorer's live lane (cross-stream batching); with
-    ``upload``, a long file is analysed through the same scorer's bulk lane at the same time."""
+    ``upload``, a long file is analysed at the same time as the server would (``_UploadLoop``)."""
     from framesentry.stream.messages import ScoreMessage
     from framesentry.stream.session import LiveSession
 
@@ -139,11 +150,7 @@ def run_ours(settings: Settings, scorer: BatchedScorer, clip: Path, streams: int
         with lock:
             latencies.append(message.latency_ms)
 
-    sessions = [
-        LiveSession(settings, scorer, stream_id=uuid.uuid4(), key_id=None, source="rtmp", emit=emit,
-                    on_close=lambda *_: None)
-        for _ in range(streams)
-    ]
+    sessions: list[LiveSession] = []
     stop = threading.Event()
 
     def feed(session: LiveSession, delay_s: float) -> None:
@@ -154,8 +161,13 @@ def run_ours(settings: Settings, scorer: BatchedScorer, clip: Path, streams: int
                 session.push_video(frame)
 
     before = scorer.stats()
-    uploading = _UploadLoop(settings, scorer, upload) if upload is not None else None
+    uploading = _UploadLoop(settings, upload[1], upload[0]) if upload is not None else None
     with uploading or contextlib.nullcontext():
+        # Sessions open when their publishers start, as on a server: a session's clock starts at its opening,
+        # and one opened a second before its first frame puts every stream's sampling instants on the same
+        # grid, undoing the stagger (that artefact once doubled this benchmark's p50 beside an upload).
+        sessions.extend(LiveSession(settings, scorer, stream_id=uuid.uuid4(), key_id=None, source="rtmp", emit=emit,
+                                    on_close=lambda *_: None) for _ in range(streams))
         fed_s = _run_streams(settings, streams, lambda i, delay: feed(sessions[i], delay))
         time.sleep(1.0)  # let the last windows finish
     after = scorer.stats()
@@ -170,13 +182,35 @@ def run_ours(settings: Settings, scorer: BatchedScorer, clip: Path, streams: int
         "scored_per_s": round(len(latencies) / fed_s, 2),
         "realtime": fed_s <= seconds * 1.1,
         "latency": percentiles(latencies),
+        "samples_ms": latencies,
         "batches": {k: {key: after[k][key] - before[k].get(key, 0) for key in ("batches", "items_live", "items_bulk")}
                     for k in after},
     }
     if uploading is not None:
-        row["upload"] = {"media_s_analysed": round(uploading.media_s, 1), "wall_s": round(uploading.elapsed_s, 1),
-                         "frames_scored": row["batches"]["visual"]["items_bulk"]}
+        # Media seconds analysed while live ran: whole analyses, plus the stage-weighted share of the one cut short.
+        done_s = uploading.media_s + uploading.fraction * uploading.duration_s
+        row["upload"] = {"media_s_analysed": round(done_s, 1), "wall_s": round(uploading.elapsed_s, 1)}
     return row
+
+
+def pool_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of ``run_ours`` as one: counts added up, latency percentiles over every sample (a p99 of one
+    10 s run rests on its one or two slowest windows)."""
+    samples = [x for r in runs for x in r.pop("samples_ms")]
+    seconds = sum(r["seconds"] for r in runs)
+    offered = sum(r["windows_offered"] for r in runs)
+    dropped = sum(r["dropped_rate"] * r["windows_offered"] for r in runs)
+    pooled: dict[str, Any] = {
+        "streams": runs[0]["streams"], "runs": len(runs), "seconds": round(seconds, 2), "windows_offered": offered,
+        "windows_scored": len(samples), "dropped_rate": round(dropped / offered, 4) if offered else 0.0,
+        "scored_per_s": round(len(samples) / seconds, 2), "realtime": all(r["realtime"] for r in runs),
+        "latency": percentiles(samples), "p99_ms_per_run": [r["latency"]["p99_ms"] for r in runs],
+        "batches": {k: {key: sum(r["batches"][k][key] for r in runs) for key in runs[0]["batches"][k]}
+                    for k in runs[0]["batches"]},
+    }
+    if "upload" in runs[0]:
+        pooled["upload"] = {key: round(sum(r["upload"][key] for r in runs), 1) for key in runs[0]["upload"]}
+    return pooled
 
 
 def run_naive(settings: Settings, core: ScoringCore, clip: Path, streams: int, seconds: float) -> dict[str, Any]:
@@ -216,11 +250,14 @@ def device_name(settings: Settings) -> str:
     return f"cpu: {platform.machine()}, {os.cpu_count()} cores, torch threads {threads}"
 
 
-def run_live_bench(settings: Settings, streams: list[int], seconds: float,
-                   with_upload: bool = False) -> dict[str, Any]:
+def run_live_bench(settings: Settings, streams: list[int], seconds: float, with_upload: bool = False,
+                   repeats: int = 1, upload_in_process: bool = False) -> dict[str, Any]:
     """Both pipelines for each stream count, in one process, one after the other; with ``with_upload``, the
-    live path also runs again beside a long upload (the 60 s analyse-clip benchmark file, looped)."""
+    live path also runs beside a long upload (the 60 s analyse-clip benchmark file, looped) analysed as the
+    server does (``jobs.isolation``), and with ``upload_in_process`` also as it did before (in this process on
+    the bulk lane). Live runs alone and beside the upload alternate ``repeats`` times; latencies are pooled."""
     from framesentry.inference.batching import BatchedScorer
+    from framesentry.jobs.isolation import IsolatedAnalyzer, upload_analyzer
     from framesentry.lab.samples import make_benchmark_clip
 
     if seconds > CLIP_S:
@@ -233,17 +270,35 @@ def run_live_bench(settings: Settings, streams: list[int], seconds: float,
     load_before = round(os.getloadavg()[0], 2)  # another process on these cores shows up here, not as our latency
     with BatchedScorer(detectors) as scorer:
         scorer.warm_up()
-        for n in streams:
-            ours = run_ours(settings, scorer, clip, n, seconds)
-            row: dict[str, Any] = {"streams": n, "framesentry": ours}
-            if upload is not None:
-                beside = run_ours(settings, scorer, clip, n, seconds, upload=upload)
-                p99, p99_up = ours["latency"]["p99_ms"], beside["latency"]["p99_ms"]
-                row["framesentry_with_upload"] = beside
-                row["p99_change_with_upload"] = round(p99_up / p99 - 1, 3) if p99 and p99_up else None
-            row["naive_per_frame"] = run_naive(settings, scorer.core, clip, n, min(seconds, 4.0))
-            row["load_average_1m_after"] = round(os.getloadavg()[0], 2)
-            rows.append(row)
+        uploads: dict[str, Analyzer] = {}
+        if upload is not None:
+            uploads["framesentry_with_upload"] = upload_analyzer(settings, scorer, beside_live=True)
+            if upload_in_process:
+                uploads["framesentry_with_upload_in_process"] = upload_analyzer(settings, scorer, beside_live=False)
+        for analyzer in uploads.values():
+            if isinstance(analyzer, IsolatedAnalyzer):
+                analyzer.start()  # as a server does at start-up: its models load before uploads come
+        try:
+            for n in streams:
+                runs: dict[str, list[dict[str, Any]]] = {"framesentry": [], **{name: [] for name in uploads}}
+                for _ in range(repeats):
+                    runs["framesentry"].append(run_ours(settings, scorer, clip, n, seconds))
+                    for name, analyzer in uploads.items():
+                        assert upload is not None
+                        runs[name].append(run_ours(settings, scorer, clip, n, seconds, upload=(upload, analyzer)))
+                row: dict[str, Any] = {"streams": n, **{name: pool_runs(r) for name, r in runs.items()}}
+                p99 = row["framesentry"]["latency"]["p99_ms"]
+                for name in uploads:
+                    p99_up = row[name]["latency"]["p99_ms"]
+                    row[name.replace("framesentry_with_upload", "p99_change_with_upload")] = (
+                        round(p99_up / p99 - 1, 3) if p99 and p99_up else None)
+                row["naive_per_frame"] = run_naive(settings, scorer.core, clip, n, min(seconds, 4.0))
+                row["load_average_1m_after"] = round(os.getloadavg()[0], 2)
+                rows.append(row)
+        finally:
+            for analyzer in uploads.values():
+                if isinstance(analyzer, IsolatedAnalyzer):
+                    analyzer.close()
     return {
         "benchmark": "live_streams",
         "device": device_name(settings),
@@ -255,6 +310,9 @@ def run_live_bench(settings: Settings, streams: list[int], seconds: float,
                      "live_batch_max": settings.live_batch_max, "live_batch_wait_ms": settings.live_batch_wait_ms,
                      "live_max_inflight": settings.live_max_inflight},
         "seconds_per_run": seconds,
+        "repeats": repeats,
+        "upload_analysed": "in a child process at bulk_nice (jobs/isolation.py), as the embedded server does"
+        if with_upload else None,
         "load_average_1m_before": load_before,
         "engines": detectors.engines(),
         "rows": rows,

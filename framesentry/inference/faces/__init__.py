@@ -3,7 +3,7 @@
 Importing this package is cheap: torch, facenet-pytorch and scipy load on first detection / tracking update.
 """
 
-from framesentry.inference.faces.crops import CROP_SIZE, crop_face, crop_faces, crop_square
+from framesentry.inference.faces.crops import CROP_SIZE, crop_face, crop_faces, crop_sharpness, crop_square
 from framesentry.inference.faces.detector import FaceBox, FaceDetector
 from framesentry.inference.faces.tracker import FaceTracker, TrackInfo, iou
 
@@ -15,6 +15,7 @@ __all__ = [
     "TrackInfo",
     "crop_face",
     "crop_faces",
+    "crop_sharpness",
     "crop_square",
     "iou",
 ]

@@ -77,3 +77,11 @@ def crop_faces(frame: np.ndarray, boxes: list[FaceBox], settings: Settings) -> n
     if not boxes:
         return np.zeros((0, CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
     return np.stack([crop_face(frame, b, settings) for b in boxes])
+
+
+def crop_sharpness(crop: np.ndarray) -> float:
+    """Variance of the Laplacian of a crop's grey image: low means blurred (the router's face gate reads it)."""
+    grey = np.asarray(crop, dtype=np.float32).mean(axis=2)
+    lap = grey[1:-1, 1:-1] * -4 + grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:]
+    return float(lap.var())
+
