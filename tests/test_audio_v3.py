@@ -80,6 +80,7 @@ def test_corpus_parts_are_reproducible_and_independent(settings: Settings, tmp_p
     c = build(tmp_path / "s")
     assert sorted(p.name for p in (tmp_path / "s" / "audio").glob("*.npy")) == made  # nothing re-synthesised
     assert [x.id for x in c.clips] == [x.id for x in a.clips]
+    assert not list((tmp_path / "s" / "audio").glob("*.tmp"))  # metadata is written atomically (shards read it)
     with pytest.raises(ValueError, match="unknown"):
         a.build(settings.shared_dir, parts=("nope",))
 

@@ -214,7 +214,9 @@ class Corpus:
 
     def _record(self, clip: Clip) -> Clip:
         """Write the clip's metadata beside its audio, so a build by another process (a shard) can reuse it."""
-        (self.audio_dir / f"{clip.id}.json").write_text(json.dumps(asdict(clip)))
+        tmp = self.audio_dir / f"{clip.id}.json.tmp"
+        tmp.write_text(json.dumps(asdict(clip)))
+        tmp.replace(self.audio_dir / f"{clip.id}.json")  # atomic: another shard may read it at any moment
         return clip
 
     def _saved(self, clip_id: str) -> Clip | None:
