@@ -124,5 +124,15 @@ def test_train_v3_tiny_writes_a_loadable_whisper_detector(settings: Settings, tm
     det = AudioDetector.load(local, model_dir=out)
     assert det.whisper is not None and det.fusion["use_whisper"]
     assert det.card["weights_sha256"] == AudioDetector.read_identity(settings.models_dir / "audio").weights_sha256
-    p = det.predict(np.zeros((2, 64600), np.float32) + 0.01 * np.random.default_rng(0).standard_normal(64600))
+    x = np.zeros((2, 64600), np.float32) + 0.01 * np.random.default_rng(0).standard_normal(64600)
+    p = det.predict(x)
     assert p.shape == (2,) and np.all((p >= 0) & (p <= 1))
+    # A Whisper-only back end (same cached features, a refit): the runtime picks its columns like training did.
+    from framesentry.lab.audio.backend import score
+
+    only = train_v3(local, tmp_path / "whisper-only", tiny=True, log=lambda m: None, features=["whisper"])
+    assert only["logo"]["features"] == ["whisper"]
+    det2 = AudioDetector.load(local, model_dir=tmp_path / "whisper-only")
+    assert det2.fusion["features"] == ["whisper"]
+    raw = np.concatenate([det2.cnn_logits(x)[:, None], np.zeros((2, 2)), det2.whisper(x)], axis=1)
+    assert np.allclose(det2.logits(x), score(det2.fusion, raw), atol=1e-6)

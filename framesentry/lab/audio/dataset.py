@@ -74,12 +74,13 @@ def segments(x: NDArray[np.float32], max_segments: int) -> list[NDArray[np.float
 
 
 PARTS = ("bonafide", *RESYNTH_GENERATORS, *TTS_GENERATORS)
-N_TTS = {"espeak": 120, "flite": 120, "piper": 45, "kokoro": 22}
-RESYNTH_FILES = {"griffinlim": 120, "lpc": 120, "hifigan": 16, "lpcnet": 36}
+N_TTS = {"espeak": 120, "flite": 120, "piper": 90, "kokoro": 60}
+RESYNTH_FILES = {"griffinlim": 120, "lpc": 120, "hifigan": 60, "lpcnet": 60}
 """Full-corpus size per generator (TTS utterances; source files resynthesised, picked round-robin over the
-splits). Sized to what two CPU cores shared by seven jobs build in about an hour under ``nice``: one-core
-costs measured here are Kokoro ~9 s per sentence, HiFi-GAN ~2.8 s and LPCNet ~2.6 s per 4 s window,
-Piper ~1.5 s per utterance."""
+splits, so a smaller count is a prefix of a larger one and a grown corpus reuses what was made). 120 spoofs
+per generator, so every leave-one-generator-out row has the same weight; the first versions had only 22
+Kokoro, 45 Piper, 16 HiFi-GAN and 36 LPCNet clips. A two-shard build of this size took about 20 minutes on
+two shared cores under ``chrt -i 0``."""
 
 
 def _rng(clip_id: str, seed: int) -> np.random.Generator:
