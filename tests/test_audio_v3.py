@@ -80,6 +80,7 @@ def test_corpus_parts_are_reproducible_and_independent(settings: Settings, tmp_p
     c = build(tmp_path / "s")
     assert sorted(p.name for p in (tmp_path / "s" / "audio").glob("*.npy")) == made  # nothing re-synthesised
     assert [x.id for x in c.clips] == [x.id for x in a.clips]
+    assert not list((tmp_path / "s" / "audio").glob("*.tmp"))  # metadata is written atomically (shards read it)
     with pytest.raises(ValueError, match="unknown"):
         a.build(settings.shared_dir, parts=("nope",))
 
@@ -123,5 +124,39 @@ def test_train_v3_tiny_writes_a_loadable_whisper_detector(settings: Settings, tm
     det = AudioDetector.load(local, model_dir=out)
     assert det.whisper is not None and det.fusion["use_whisper"]
     assert det.card["weights_sha256"] == AudioDetector.read_identity(settings.models_dir / "audio").weights_sha256
-    p = det.predict(np.zeros((2, 64600), np.float32) + 0.01 * np.random.default_rng(0).standard_normal(64600))
+    x = np.zeros((2, 64600), np.float32) + 0.01 * np.random.default_rng(0).standard_normal(64600)
+    p = det.predict(x)
     assert p.shape == (2,) and np.all((p >= 0) & (p <= 1))
+    # A Whisper-only back end (same cached features, a refit): the runtime picks its columns like training did.
+    from framesentry.lab.audio.backend import score
+
+    only = train_v3(local, tmp_path / "whisper-only", tiny=True, log=lambda m: None, features=["whisper"])
+    assert only["logo"]["features"] == ["whisper"]
+    det2 = AudioDetector.load(local, model_dir=tmp_path / "whisper-only")
+    assert det2.fusion["features"] == ["whisper"]
+    raw = np.concatenate([det2.cnn_logits(x)[:, None], np.zeros((2, 2)), det2.whisper(x)], axis=1)
+    assert np.allclose(det2.logits(x), score(det2.fusion, raw), atol=1e-6)
+
+
+def test_candidate_report_copies_eval_numbers_side_by_side(tmp_path: Path) -> None:
+    """The side-by-side table copies what `framesentry eval` wrote; a number a model lacks shows as a dash."""
+    import json
+
+    from framesentry.lab.audio.candidate_report import collect, markdown
+
+    gen = {"eer": 0.25, "n_spoof": 4, "n_bonafide": 4}
+    cand = {"audio": {"logo": {"per_generator": {"kokoro": gen}, "pooled_eer": 0.2},
+                      "clean": {"pooled": {"eer": 0.1}}},
+            "crossdomain": {"audio": {"auc": 0.7, "eer": 0.3, "caught_at_0.5": 2, "n_fake": 3,
+                                      "per_manipulation": {"TTS-X": {"auc": 0.6, "eer": 0.4}}}}}
+    shipped = {"audio": {"clean": {"pooled": {"eer": 0.5}}},
+               "crossdomain": {"audio": {"auc": 0.4, "eer": 0.6, "caught_at_0.5": 0, "n_fake": 3,
+                                         "per_manipulation": {}}}}
+    (tmp_path / "evals").mkdir()
+    (tmp_path / "evals" / "cand.json").write_text(json.dumps(cand))
+    (tmp_path / "evals" / "shipped.json").write_text(json.dumps(shipped))
+    rows = {r.split(" | ")[0].lstrip("| "): r for r in markdown(collect(tmp_path / "evals", tmp_path)).splitlines()}
+    assert rows["LOGO EER, held out kokoro"].endswith("| 25.0 % | — |")
+    assert rows["in-domain pooled EER, clean test"].endswith("| 10.0 % | 50.0 % |")
+    assert rows["crossdomain-dev AUC"].endswith("| 0.700 | 0.400 |")
+    assert rows["crossdomain TTS-X AUC / EER"].endswith("| 0.600 / 40.0 % | — |")

@@ -17,6 +17,9 @@ def audio(
     aasist: str = typer.Option("auto", help="Fuse pretrained AASIST: auto (if it helps on val), always, never."),
     tiny: bool = typer.Option(False, "--tiny", help="Small corpus and no AASIST (smoke test, ~1 min)."),
     augment: bool = typer.Option(True, help="v3: add the augmented (codec/reverb/noise) copies of train clips."),
+    features: str = typer.Option("cnn,res_log_kurt,res_log_crest,whisper",
+                                 help="v3: back-end inputs, comma-separated; 'whisper' alone = the frozen Whisper "
+                                 "block only (its front end saw no spoof)."),
     out: Path | None = typer.Option(None, help="Output folder [default: <work_dir>/audio_model]."),
     seed: int = typer.Option(0, help="Seed for synthesis, augmentation and training."),
     threads: int = typer.Option(2, min=1, help="torch CPU threads."),
@@ -38,7 +41,11 @@ def audio(
     if recipe == "v3":
         from framesentry.lab.audio.train_v3 import train_v3
 
-        m3 = train_v3(settings, out_dir, tiny=tiny, augment=augment, log=typer.echo)
+        feats = [f.strip() for f in features.split(",") if f.strip()]
+        known = {"cnn", "res_log_kurt", "res_log_crest", "whisper"}
+        if "whisper" not in feats or not set(feats) <= known:
+            raise ConfigError(f"--features must include whisper and use only {sorted(known)}, not {features!r}")
+        m3 = train_v3(settings, out_dir, tiny=tiny, augment=augment, log=typer.echo, features=feats)
         typer.echo(f"done: clean pooled test EER {m3['test']['clean']['pooled']['eer']:.2%}, LOGO pooled "
                    f"{m3['logo']['pooled_eer']:.2%}; artefacts in {out_dir}")
         return

@@ -215,7 +215,7 @@ class AudioDetector:
         whisper: NDArray[np.float64] | None = None,
     ) -> NDArray[np.float64]:
         """Fused logit from already computed parts (used by evaluation with cached AASIST/Whisper features)."""
-        from framesentry.inference.audio.fusion import apply_fusion, raw_features
+        from framesentry.inference.audio.fusion import apply_fusion, raw_features, whisper_columns
 
         if self.fusion["use_aasist"] and aasist is None:
             raise ModelError("this audio model fuses AASIST scores but none were given")
@@ -224,6 +224,8 @@ class AudioDetector:
             raise ModelError("this audio model uses Whisper encoder features but none were given")
         raw = raw_features(cnn, peaky, aasist if self.fusion["use_aasist"] else None,
                            whisper if use_whisper else None)
+        if use_whisper:
+            raw = whisper_columns(raw, list(self.fusion["features"]))
         return apply_fusion(self.fusion, raw)
 
     def predict(self, windows: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -40,6 +40,13 @@ def feature_names(use_aasist: bool, whisper: bool) -> list[str]:
     return ["cnn"] + (["aasist"] if use_aasist else []) + list(RESIDUAL) + (["whisper"] if whisper else [])
 
 
+def whisper_columns(raw: NDArray[np.float64], features: list[str]) -> NDArray[np.float64]:
+    """The columns a Whisper back end uses, from ``raw_features`` without AASIST (cnn, the two residual
+    features, the Whisper block), in ``features`` order: a back end may use a subset (e.g. Whisper alone)."""
+    cols = {"cnn": raw[:, :1], "res_log_kurt": raw[:, 1:2], "res_log_crest": raw[:, 2:3], "whisper": raw[:, 3:]}
+    return np.concatenate([cols[f] for f in features], axis=1)
+
+
 def design(
     raw: NDArray[np.float64], mean: NDArray[np.float64], std: NDArray[np.float64], features: list[str] | None = None
 ) -> NDArray[np.float64]:

@@ -134,8 +134,9 @@ class FeatureCache:
 
 def columns(x: NDArray[np.float64], features: Sequence[str]) -> NDArray[np.float64]:
     """The raw-feature columns a back end uses, laid out as ``fusion.raw_features`` does."""
-    cols = {"cnn": x[:, :1], "res_log_kurt": x[:, 1:2], "res_log_crest": x[:, 2:3], "whisper": x[:, 3:]}
-    return np.concatenate([cols[f] for f in features], axis=1)
+    from framesentry.inference.audio.fusion import whisper_columns
+
+    return whisper_columns(x, list(features))
 
 
 def labels(clips: Sequence[Clip]) -> NDArray[np.int64]:

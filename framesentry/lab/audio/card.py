@@ -219,6 +219,8 @@ def render_v3_markdown(card: dict[str, Any]) -> str:
         "peakiness, combined by an L2 logistic regression (C chosen on the validation speakers) and "
         "calibrated by Platt scaling on validation (clean and codec copies).",
         "",
+        f"Back-end inputs of this model: {', '.join(card['fusion'].get('features', []))}.",
+        "",
         "## Data",
         "",
         f"- Bona fide: {card['data']['bona_fide']}",
@@ -241,7 +243,7 @@ def render_v3_markdown(card: dict[str, Any]) -> str:
     lines += ["", f"ECE after calibration, clean and codec test windows together: {t['ece_after_clean_and_codec']:.3f}",
               "", "## Leave one generator out (trained without G; test bona fide vs every clip of G)", "",
               "| back end | pooled | " + " | ".join(gens) + " |", "|---|---|" + "---|" * len(gens)]
-    for key, name in (("logo", "shipped features"), ("logo_frozen_only", "Whisper only (front end saw no spoof)")):
+    for key, name in (("logo", "this model's features"), ("logo_frozen_only", "Whisper only (front end saw no spoof)")):
         r = m.get(key)
         if r:
             cells = [_pct(r["per_generator"].get(g, {}).get("eer")) for g in gens]

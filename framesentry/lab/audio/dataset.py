@@ -74,11 +74,14 @@ def segments(x: NDArray[np.float32], max_segments: int) -> list[NDArray[np.float
 
 
 PARTS = ("bonafide", *RESYNTH_GENERATORS, *TTS_GENERATORS)
-N_TTS = {"espeak": 120, "flite": 120, "piper": 45, "kokoro": 22}
-RESYNTH_FILES = {"griffinlim": 120, "lpc": 120, "hifigan": 16, "lpcnet": 36}
+N_TTS = {"espeak": 120, "flite": 120, "piper": 90, "kokoro": 60}
+RESYNTH_FILES = {"griffinlim": 120, "lpc": 120, "hifigan": 60, "lpcnet": 60}
 """Full-corpus size per generator (TTS utterances; source files resynthesised, picked round-robin over the
-splits). Sized to what two CPU cores shared by seven jobs build in about an hour under ``nice``: one-core
-costs measured here are Kokoro ~9 s per sentence, HiFi-GAN ~2.8 s and LPCNet ~2.6 s per 4 s window,
+splits, so a smaller count is a prefix of a larger one and a grown corpus reuses what was made). Grown from
+22 Kokoro, 45 Piper, 16 HiFi-GAN and 36 LPCNet clips so that no held-out neural generator rests on a few
+dozen clips; 1,295 windows in all. Built here by ``python -m framesentry.lab.audio.prepare --jobs 2`` (two
+shard processes under ``chrt -i 0`` on two cores shared with other jobs) in about 10 minutes of wall time;
+one-core costs measured earlier: Kokoro ~9 s per sentence, HiFi-GAN ~2.8 s and LPCNet ~2.6 s per 4 s window,
 Piper ~1.5 s per utterance."""
 
 
@@ -214,7 +217,9 @@ class Corpus:
 
     def _record(self, clip: Clip) -> Clip:
         """Write the clip's metadata beside its audio, so a build by another process (a shard) can reuse it."""
-        (self.audio_dir / f"{clip.id}.json").write_text(json.dumps(asdict(clip)))
+        tmp = self.audio_dir / f"{clip.id}.json.tmp"
+        tmp.write_text(json.dumps(asdict(clip)))
+        tmp.replace(self.audio_dir / f"{clip.id}.json")  # atomic: another shard may read it at any moment
         return clip
 
     def _saved(self, clip_id: str) -> Clip | None:

@@ -97,7 +97,7 @@ def evaluate_v3(det: Any, settings: Settings, log: Callable[[str], None] = print
     pool = corpus.select()
     pool_pair = (pool, FeatureCache(corpus, "clean", front).get(pool, log=log))
     c = float(cfg["C"])
-    result["logo"] = logo_table(train, test, pool_pair, FEATURES, c, log)
+    result["logo"] = logo_table(train, test, pool_pair, list(cfg.get("features", FEATURES)), c, log)
     result["logo_frozen_only"] = logo_table(train, test, pool_pair, FROZEN_ONLY, c, log)
     log(f"  clean pooled EER {result['clean']['pooled']['eer']:.3%}, LOGO pooled {result['logo']['pooled_eer']:.3%}")
     return json.loads(json.dumps(result, default=float))

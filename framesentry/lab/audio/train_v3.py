@@ -77,10 +77,13 @@ def test_report(cfg: dict[str, Any], cal: Any, d: dict[str, Any], settings: Sett
 
 
 def train_v3(
-    settings: Settings, out_dir: Path, tiny: bool = False, augment: bool = True, log: Log = print
+    settings: Settings, out_dir: Path, tiny: bool = False, augment: bool = True, log: Log = print,
+    features: Sequence[str] = FEATURES,
 ) -> dict[str, Any]:
     """Fit, calibrate and measure the v3 detector; write its artefacts to ``out_dir``. ``tiny``: three source
-    files and one utterance per TTS generator (a smoke test of the whole recipe, about a minute)."""
+    files and one utterance per TTS generator (a smoke test of the whole recipe, about a minute).
+    ``features``: the back end's inputs (``FEATURES``; ``["whisper"]`` = the frozen Whisper block alone, whose
+    front end saw no spoof)."""
     from framesentry.inference.audio.detector import WEIGHTS_NAME, AudioDetector
     from framesentry.inference.calibration import fit_temperature
     from framesentry.lab.audio.card import write_v3_artifacts
@@ -98,8 +101,9 @@ def train_v3(
     ytr = np.concatenate([labels(d["train"]), labels(d["train_aug"])])
     xva = np.concatenate([d["clean_val"], d["codec_val"]])
     yva = np.concatenate([labels(d["val"])] * 2)
-    c, c_eers = choose_c(xtr, ytr, xva, yva, FEATURES, log)
-    cfg = fit(xtr, ytr, FEATURES, c)
+    feats = list(features)
+    c, c_eers = choose_c(xtr, ytr, xva, yva, feats, log)
+    cfg = fit(xtr, ytr, feats, c)
     cfg["whisper_compute_type"] = front.whisper.compute_type
     cfg["train_augmented"] = augment
     cal = fit_temperature(score(cfg, xva), yva, fit_bias=True)
@@ -111,7 +115,7 @@ def train_v3(
     pool_x = FeatureCache(corpus, "clean", front).get(pool, log=log)
     test_real = [cl for cl in d["test"] if cl.label == 0]
     test_x = d["clean_test"][[cl.label == 0 for cl in d["test"]]]
-    metrics["logo"] = logo_table(train_pair, (test_real, test_x), (pool, pool_x), FEATURES, c, log)
+    metrics["logo"] = logo_table(train_pair, (test_real, test_x), (pool, pool_x), feats, c, log)
     metrics["logo_frozen_only"] = logo_table(train_pair, (test_real, test_x), (pool, pool_x), FROZEN_ONLY, c, log)
     metrics["speed"] = measure_speed(shipped, front)
     metrics["corpus"] = corpus.summary()
