@@ -41,6 +41,7 @@ def main() -> None:
     detectors = Detectors(settings)
     _ = detectors.faces, detectors.visual, detectors.audio, detectors.vad  # load once, outside the timings
 
+    load_before = round(os.getloadavg()[0], 2)
     t0 = time.perf_counter()
     result = analyze_file(clip, settings, detectors)
     verdict_s = time.perf_counter() - t0
@@ -66,9 +67,10 @@ def main() -> None:
         "benchmark": "deep_pass",
         "device": f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads "
                   f"{torch.get_num_threads()}",
-        "note": "measured on a 2-core machine shared with other agents' jobs (load average "
-                f"{os.getloadavg()[0]:.0f} at the end); absolute seconds are inflated and noisy, the ratios to the "
-                "verdict pass of the same run are the comparable numbers",
+        "load_average_1m_before": load_before,
+        "load_average_1m_after": round(os.getloadavg()[0], 2),
+        "note": "another process on these cores shows up in the load averages; the ratios to the verdict pass of "
+                "the same run are the numbers to compare across machines",
         "clip": {"duration_s": result.media.duration_s, "width": result.media.width, "height": result.media.height,
                  "fps": result.media.fps, "faces": len(result.faces)},
         "verdict_pass": {"total_s": round(verdict_s, 3), "stages_s": result.timing_s, "verdict": result.verdict.value,
