@@ -234,3 +234,24 @@ def test_a_verdict_never_waits_behind_a_deep_pass(broker: str, tmp_path: Path, c
         for aid in (first, second):
             body = poll_until(client, aid, lambda b: b["deep_pass"]["status"] in ("done", "failed"), 30)
             assert body["deep_pass"]["status"] == "done", body["deep_pass"]
+
+
+def test_a_deep_pass_left_running_runs_again_after_a_restart(tmp_path: Path, clip_faces_speech: Path) -> None:
+    """An embedded server stopped while a deep pass ran (the in-memory broker forgets it): the next start sends
+    it again from the database, and it finishes."""
+    settings = settings_for(tmp_path, explain_enabled=True)
+    abandoned = HeldDeepPass()
+    try:
+        with server(settings, ScriptedAnalyzer(steps=2, step_s=0.1), explainer=abandoned) as client:
+            aid = upload(client, clip_faces_speech).json()["id"]
+            assert poll_until(client, aid, finished, 30)["status"] == "done"
+            assert abandoned.started.wait(30), "the deep pass never started"
+            assert client.get(f"/v1/analyses/{aid}").json()["deep_pass"]["status"] == "running"
+        again = HeldDeepPass()
+        again.release.set()
+        with server(settings, ScriptedAnalyzer(steps=2, step_s=0.1), explainer=again) as client:
+            body = poll_until(client, aid, lambda b: b["deep_pass"]["status"] in ("done", "failed"), 30)
+            assert body["deep_pass"]["status"] == "done", body["deep_pass"]
+            assert again.started.is_set()
+    finally:
+        abandoned.release.set()  # the first server's worker thread, left running at its stop, may end now

@@ -20,7 +20,7 @@ from framesentry.jobs.app import create_celery
 from framesentry.jobs.context import Analyzer, Explainer, JobContext
 from framesentry.jobs.embedded import EmbeddedWorker
 from framesentry.jobs.isolation import IsolatedAnalyzer, upload_analyzer
-from framesentry.jobs.recovery import Sweeper, publish
+from framesentry.jobs.recovery import Sweeper, publish, requeue_deep_passes
 from framesentry.store import users
 from framesentry.store.db import Database
 from framesentry.store.migrate import upgrade
@@ -94,6 +94,8 @@ class Services:
             if self.settings.explain_enabled:  # deep passes beside the analyses, never in front of one
                 self.explain_worker = EmbeddedWorker(self.celery, queue=self.settings.explain_queue, recover=False)
                 self.explain_worker.start()
+                if self.settings.embedded:  # the memory broker forgot them; Redis hands them back by itself
+                    requeue_deep_passes(self.celery)
             self.sweeper = Sweeper(self.celery)
             self.sweeper.start()
             if isinstance(self.context.analyzer, IsolatedAnalyzer):  # its models load while nothing waits on them

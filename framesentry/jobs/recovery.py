@@ -20,8 +20,9 @@ from celery import Celery
 
 from framesentry.jobs import presence
 from framesentry.jobs.app import enqueue_analysis
-from framesentry.jobs.tasks import context_of
+from framesentry.jobs.tasks import context_of, enqueue_deep_pass
 from framesentry.store import analyses as repo
+from framesentry.store import explanations as xrepo
 from framesentry.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,19 @@ def requeue(app: Celery, *, stale_only: bool) -> int:
         publish(app, analysis_id)
     if ids:
         log.warning("re-queued %d %s analyses from the database", len(ids), "stalled" if stale_only else "unfinished")
+    return len(ids)
+
+
+def requeue_deep_passes(app: Celery) -> int:
+    """Deep passes an embedded server left queued or running when it stopped (the memory broker forgot them):
+    sent again from the start (a deep pass stores its artifacts only when it finishes). Returns how many."""
+    ctx = context_of(app)
+    with ctx.db.session() as session:
+        ids = xrepo.unfinished_deep_passes(session)
+    for analysis_id in ids:
+        enqueue_deep_pass(app, analysis_id)
+    if ids:
+        log.warning("re-queued %d unfinished deep passes from the database", len(ids))
     return len(ids)
 
 

@@ -32,6 +32,13 @@ def context_of(app: Celery) -> JobContext:
     return ctx
 
 
+def enqueue_deep_pass(app: Celery, analysis_id: uuid.UUID) -> None:
+    """Mark the analysis's deep pass queued (the API shows it at once), then send it to the explain queue."""
+    ctx = context_of(app)
+    queue_state(ctx, analysis_id)
+    app.send_task(EXPLAIN, args=[str(analysis_id)], queue=ctx.settings.explain_queue)
+
+
 class AnalysisTask(Task):
     """Adds a failure hook: a job killed by the hard time limit (or a bug that escaped) is marked failed."""
 
@@ -85,8 +92,7 @@ def register_tasks(app: Celery) -> None:
         record_gpu_memory()
         log.info("analysis %s: %s", analysis_id, outcome.kind)
         if outcome.kind == "done" and settings.explain_enabled:  # the deep pass, after the verdict is stored
-            queue_state(ctx, uuid.UUID(analysis_id))
-            app.send_task(EXPLAIN, args=[analysis_id], queue=settings.explain_queue)
+            enqueue_deep_pass(app, uuid.UUID(analysis_id))
         if outcome.notify:
             app.send_task(DELIVER_WEBHOOK, args=[analysis_id, str(uuid.uuid4())], queue=settings.webhook_queue)
         if outcome.kind in ("retry", "busy"):

@@ -25,6 +25,13 @@ def deep_pass_of(session: Session, analysis_id: uuid.UUID) -> Explanation | None
     ).first()
 
 
+def unfinished_deep_passes(session: Session) -> list[uuid.UUID]:
+    """Analyses whose deep pass is still ``queued`` or ``running`` by its row (the state is JSON, so it is read
+    here rather than filtered in SQL the same way on SQLite and PostgreSQL)."""
+    rows = session.execute(select(Explanation.analysis_id, Explanation.data).where(Explanation.kind == DEEP_PASS))
+    return [aid for aid, data in rows if aid is not None and (data or {}).get("status") in ("queued", "running")]
+
+
 def set_deep_pass(session: Session, analysis_id: uuid.UUID, **fields: Any) -> Explanation:
     """Create or update the deep-pass row's state (merging ``fields`` into its data)."""
     row = deep_pass_of(session, analysis_id)
