@@ -29,3 +29,13 @@ def test_cli_reports_bad_settings_in_one_line() -> None:
     assert out.returncode == 2
     assert "config_error" in out.stderr and "FRAMESENTRY_LIVE_VISUAL_FPZ" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_cli_reports_a_bad_option_value_as_usage_not_a_traceback() -> None:
+    """typer raises its own vendored click's errors: they are shown as usage lines like click's."""
+    env = {**os.environ, "FRAMESENTRY_BROKER_URL": "redis://127.0.0.1:6379/0"}
+    out = subprocess.run([sys.executable, "-m", "framesentry", "worker", "--queues", "bogus"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "Invalid value for --queues" in out.stderr and "Usage:" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -75,10 +75,11 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors come through here in non-standalone mode
+    except Exception as exc:  # usage errors come through here in non-standalone mode
         import click
 
-        if isinstance(exc, click.ClickException):
+        # typer 0.2x raises its own vendored click's exceptions (typer.TyperException), not click's.
+        if isinstance(exc, click.ClickException | typer.TyperException) and hasattr(exc, "show"):
             exc.show()
-            sys.exit(exc.exit_code)
+            sys.exit(int(getattr(exc, "exit_code", 2)))
         raise
