@@ -69,14 +69,23 @@ def test_background_only_has_no_faces(detector: FaceDetector) -> None:
     assert detector.detect_batch(frames) == [[], [], []]
 
 
+def _numbers(box: FaceBox) -> list[float]:
+    return [box.x1, box.y1, box.x2, box.y2, box.score, *(c for p in box.landmarks or () for c in p)]
+
+
+def _same_boxes(a: list[FaceBox], b: list[FaceBox], atol: float = 1e-2) -> bool:
+    return len(a) == len(b) and all(np.allclose(_numbers(x), _numbers(y), atol=atol) for x, y in zip(a, b, strict=True))
+
+
 def test_batch_matches_single_and_mixed_sizes(detector: FaceDetector, faces: list[np.ndarray]) -> None:
     """detect_batch with frames of two sizes equals per-frame detect, and boxes scale with the frame: the same
     scene at half size (not downscaled before detection) gives boxes at about half the coordinates."""
     big = compose_frame(SIZE, [(faces[0], (400, 200, 240))], bg=background(SIZE, 5))
     small = compose_frame((640, 360), [(faces[0], (200, 100, 120))], bg=background((640, 360), 5))
     batch = detector.detect_batch([big, small, big])
-    assert batch[0] == detector.detect(big) == batch[2]
-    assert batch[1] == detector.detect(small)
+    # The same boxes to float rounding: a batch of another shape may take other CPU kernels (seen on AVX-512).
+    assert _same_boxes(batch[0], detector.detect(big)) and _same_boxes(batch[2], batch[0])
+    assert _same_boxes(batch[1], detector.detect(small))
     (b_big,), (b_small,) = batch[0], batch[1]
     assert abs(b_big.centre[0] / 2 - b_small.centre[0]) < 6 and abs(b_big.centre[1] / 2 - b_small.centre[1]) < 6
     assert 0.9 < b_big.size / (2 * b_small.size) < 1.1
