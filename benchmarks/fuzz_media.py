@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=None, help="Corpus folder to grow (default: temporary).")
     parser.add_argument("--max-len", type=int, default=64 * 1024, help="Largest input in bytes.")
     parser.add_argument("--runs", type=int, default=-1, help="Stop after this many inputs (-1: time only).")
+    parser.add_argument("--seed", type=int, default=0, help="libFuzzer's random seed (0: a new one each run); with "
+                        "--runs, a fixed seed replays the same inputs (CI's regression run)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     corpus = args.corpus or Path(tempfile.mkdtemp(prefix="framesentry-fuzz-corpus-"))
@@ -41,6 +43,7 @@ def main() -> None:
     flags = [
         f"-max_total_time={args.seconds}",
         f"-runs={args.runs}",
+        f"-seed={args.seed}",
         f"-max_len={args.max_len}",
         "-timeout=20",              # one input may take at most 20 s (a hang is a finding too)
         "-rss_limit_mb=3072",
