@@ -23,7 +23,25 @@ from framesentry.lab.fuzz_media import write_seeds
 CRASHES = Path(__file__).resolve().parent.parent / "tests" / "fuzz_crashes"
 
 
+INHERITED_PEAK_KB = 1024 * 1024
+
+
+def restart_with_own_peak_rss() -> None:
+    """libFuzzer's ``-rss_limit_mb`` reads getrusage's peak RSS, which Linux carries over from the process that
+    started this one (exec keeps it): started by a pytest that had grown to 3 GB, every run "ran out of memory"
+    (in CI) while the fuzzer itself used 150 MB. Run again from this small process: its children count afresh."""
+    import resource
+    import subprocess
+
+    inherited_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if os.environ.get("FUZZ_MEDIA_RESTARTED") or inherited_kb < INHERITED_PEAK_KB:
+        return
+    env = {**os.environ, "FUZZ_MEDIA_RESTARTED": "1"}  # not FRAMESENTRY_*: settings refuse unknown names
+    sys.exit(subprocess.run([sys.executable, "-m", "benchmarks.fuzz_media", *sys.argv[1:]], env=env).returncode)
+
+
 def main() -> None:
+    restart_with_own_peak_rss()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=600, help="Total fuzzing time.")
     parser.add_argument("--crashes", type=Path, default=CRASHES, help="Where crashing inputs are kept.")
