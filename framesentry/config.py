@@ -140,8 +140,9 @@ class Settings(BaseSettings):
         "process), uploads' batches take at most this share of the time: the bulk lane rests after each one."
     )
     upload_process: bool = Field(
-        True, description="A server with live streams analyses uploads in a child process at bulk_nice, so an upload "
-        "never takes the interpreter lock from live streams (jobs/isolation.py; measured in docs/LIVE.md)."
+        True, description="A server with live streams analyses uploads in a child process at the idle scheduling "
+        "policy (bulk_nice where there is none): no shared interpreter lock, crashes isolated (jobs/isolation.py, "
+        "docs/LIVE.md)."
     )
     upload_process_threads: int = Field(
         1, ge=1, le=64, description="Runtime threads of that child: with 1 it never takes more than one core."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -129,13 +130,21 @@ class Proc:
                 self.kill_group()
 
 
-def wait_ready(proc: Proc, marker: str, timeout_s: float = 60.0) -> None:
+ANALYSES_WORKER_READY = re.compile(r"framesentry-\d+@\S+ ready\.")
+"""``framesentry worker``'s own Celery worker is up (its webhook and deep-pass processes print " ready." too)."""
+
+
+def wait_ready(proc: Proc, marker: str | re.Pattern[str], timeout_s: float = 60.0) -> None:
     def ready() -> bool:
         if proc.popen.poll() is not None:
             raise AssertionError(f"process exited early ({proc.popen.returncode}):\n{proc.output()[-3000:]}")
-        return marker in proc.output()
+        out = proc.output()
+        return bool(marker.search(out)) if isinstance(marker, re.Pattern) else marker in out
 
-    wait_for(ready, timeout_s, f"'{marker}' in {proc.log.name}")
+    try:
+        wait_for(ready, timeout_s, f"{marker!r} in {proc.log.name}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- {proc.log.name} ---\n{proc.output()[-3000:]}") from None
 
 
 def upload(client: httpx.Client, path: Path, *, callback_url: str | None = None,

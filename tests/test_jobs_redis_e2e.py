@@ -20,6 +20,7 @@ import httpx
 import pytest
 import redis
 from service_helpers import (
+    ANALYSES_WORKER_READY,
     Proc,
     RedisSpace,
     WebhookReceiver,
@@ -42,7 +43,6 @@ pytest_plugins = ["conftest_service"]
 
 pytestmark = pytest.mark.slow
 
-WORKER_READY = " ready."
 JOB_TIMEOUT_S = 240
 
 
@@ -73,7 +73,7 @@ def api(service: dict[str, Any]) -> Iterator[httpx.Client]:
 
 def start_worker(spawn: Callable[[list[str], dict[str, str], str], Proc], service: dict[str, Any]) -> Proc:
     proc = spawn(["worker", "--concurrency", "1", "--log-level", "info"], service_env(**service), "worker")
-    wait_ready(proc, WORKER_READY, timeout_s=120)
+    wait_ready(proc, ANALYSES_WORKER_READY, timeout_s=120)
     return proc
 
 
@@ -130,7 +130,10 @@ def test_worker_killed_mid_job_loses_nothing(api: httpx.Client, service: dict[st
                                              spawn: Any, redis_space: RedisSpace) -> None:
     first = start_worker(spawn, service)
     aid = upload(api, long_clip).json()["id"]
-    midway = poll_until(api, aid, lambda b: b["status"] == "running" and b["progress_pct"] > 2, JOB_TIMEOUT_S)
+    try:
+        midway = poll_until(api, aid, lambda b: b["status"] == "running" and b["progress_pct"] > 2, JOB_TIMEOUT_S)
+    except AssertionError as exc:  # say what the worker was doing (a CI run once timed out here)
+        raise AssertionError(f"{exc}\n--- worker log ---\n{first.output()[-3000:]}") from None
     assert midway["stage"] in ("visual", "audio")
     first.kill_group()  # SIGKILL to the worker and its pool child: no chance to ack, requeue or clean up
     after_kill = api.get(f"/v1/analyses/{aid}").json()

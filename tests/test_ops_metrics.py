@@ -17,7 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
-from service_helpers import RedisSpace, finished, free_port, poll_until, service_env, wait_ready
+from service_helpers import (
+    ANALYSES_WORKER_READY,
+    RedisSpace,
+    finished,
+    free_port,
+    poll_until,
+    service_env,
+    wait_ready,
+)
 
 from framesentry.obs import logs
 
@@ -61,7 +69,7 @@ def test_metrics_and_json_logs_after_real_jobs(tmp_path: Path, pg_url: str, redi
     worker = spawn(["worker", "--concurrency", "2"], service_env(**common, worker_metrics_port=worker_port),
                    "worker")
     api = spawn(["serve", "--port", str(api_port)], service_env(**common, rtmp_port=0), "serve")
-    wait_ready(worker, " ready.", timeout_s=180)
+    wait_ready(worker, ANALYSES_WORKER_READY, timeout_s=180)
     wait_ready(api, "Uvicorn running", timeout_s=120)
     base = f"http://127.0.0.1:{api_port}"
 

@@ -26,6 +26,7 @@ import httpx
 import pytest
 import redis
 from service_helpers import (
+    ANALYSES_WORKER_READY,
     Proc,
     RedisSpace,
     finished,
@@ -146,7 +147,7 @@ def test_redis_stopped_and_restarted(tmp_path: Path, pg_url: str, private_redis:
     app = create_app(Settings(**service), run_worker=False)
     with running_api(app) as base, httpx.Client(base_url=base, timeout=60) as c:
         worker = spawn(["worker", "--concurrency", "1"], service_env(**service), "worker")
-        wait_ready(worker, " ready.", timeout_s=120)
+        wait_ready(worker, ANALYSES_WORKER_READY, timeout_s=120)
         first = upload(c, clip_faces_speech).json()["id"]
         assert poll_until(c, first, finished, 240)["status"] == "done"
 
@@ -169,7 +170,7 @@ def test_redis_stopped_and_restarted(tmp_path: Path, pg_url: str, private_redis:
         private_redis.stop(lose_data=True)
         private_redis.start()
         worker = spawn(["worker", "--concurrency", "1"], service_env(**service), "worker")
-        wait_ready(worker, " ready.", timeout_s=120)
+        wait_ready(worker, ANALYSES_WORKER_READY, timeout_s=120)
         assert poll_until(c, lost, finished, 240)["status"] == "done"
 
 

@@ -15,7 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
-from service_helpers import RedisSpace, finished, poll_until, running_api, service_env, wait_ready
+from service_helpers import (
+    ANALYSES_WORKER_READY,
+    RedisSpace,
+    finished,
+    poll_until,
+    running_api,
+    service_env,
+    wait_ready,
+)
 
 from framesentry.api.app import create_app
 from framesentry.config import Settings
@@ -37,15 +45,18 @@ def test_sigkilled_worker_job_is_reclaimed_by_its_replacement(tmp_path: Path, pg
     with running_api(create_app(Settings(**service), run_worker=False)) as base, \
             httpx.Client(base_url=base, timeout=60) as api:
         first = spawn(["worker", "--concurrency", "1"], env, "worker")
-        wait_ready(first, " ready.", timeout_s=120)
+        wait_ready(first, ANALYSES_WORKER_READY, timeout_s=120)
         with long_clip.open("rb") as fh:
             aid = api.post("/v1/analyses", files={"file": ("long.mp4", fh, "video/mp4")}).json()["id"]
-        poll_until(api, aid, lambda b: b["status"] == "running" and b["progress_pct"] > 2, 240)
+        try:
+            poll_until(api, aid, lambda b: b["status"] == "running" and b["progress_pct"] > 2, 240)
+        except AssertionError as exc:  # say what the worker was doing (a CI run once timed out here)
+            raise AssertionError(f"{exc}\n--- worker log ---\n{first.output()[-3000:]}") from None
         first.kill_group()  # SIGKILL: no ack, no hand-back, the heartbeat thread dies with it
         assert api.get(f"/v1/analyses/{aid}").json()["status"] == "running"
 
         second = spawn(["worker", "--concurrency", "1"], env, "worker")
-        wait_ready(second, " ready.", timeout_s=120)
+        wait_ready(second, ANALYSES_WORKER_READY, timeout_s=120)
         started = time.monotonic()
         body = poll_until(api, aid, finished, RESUME_WITHIN_S)
         assert body["status"] == "done", body

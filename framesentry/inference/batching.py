@@ -3,8 +3,9 @@
 ``BatchedScorer`` owns a ``DynamicBatcher`` for frames and one for audio windows, both running the
 ``ScoringCore``. Live windows go in the ``live`` lane and uploads in the ``bulk`` lane: each lane has its own
 worker, the bulk one at a lower OS priority, so an upload never queues ahead of a live window. A server with
-live streams analyses uploads in a child process with its own scorer instead (``jobs.isolation``): in the
-same process they took the GIL from the live path (``benchmarks/live_streams.py --with-upload`` measures both).
+live streams analyses uploads in a child process with its own scorer instead (``jobs.isolation``), where they
+share neither the GIL nor a busy core with the live path (``benchmarks/live_streams.py --with-upload`` measures
+both).
 Submitting never blocks; a full lane raises
 ``BackpressureError`` (the live path drops its oldest window, an upload waits for its own results first).
 """

@@ -1,12 +1,12 @@
 """Upload analysis in a child process, beside a server's live streams: the live path keeps its interpreter.
 
-Measured (``benchmarks/live_streams.py --with-upload``, 2 cores, 4 streams): an upload analysed in the server's
-own process, even with its batches in a low-priority lane and its decoding thread at nice 19, took live p99
-to 2-3x its value without the upload. Decoding, face detection and the pipeline's bookkeeping are many short
-stretches of Python between native calls, and every one of them hands the GIL back and forth with the live
-threads; a thread at low OS priority that holds the GIL makes the live threads wait on it (priority
-inversion). In a child process at low OS priority with one runtime thread, the upload takes the cores only
-when live work leaves them idle and never takes the GIL.
+Why a process: an upload in the server's process shares the GIL with the live threads (decoding, face
+detection's many small torch calls and the pipeline's bookkeeping are short stretches of Python between
+native calls), so it only gets ahead by resting its bulk lane while live windows arrive; in a child at the
+idle scheduling policy it uses whatever the live path leaves idle. Measured (``benchmarks/live_streams.py
+--with-upload --compare-in-process``, 2 cores, docs/LIVE.md): the upload runs 4-5x faster than in-process, with
+live p99 no better or worse than in-process within the run-to-run noise of these machines; and a crash while
+decoding a hostile file ends the child, not the server.
 
 The child runs the same ``inference.pipeline.analyze_file`` on the same settings (its own ``BatchedScorer``,
 ``upload_process_threads`` runtime threads) and streams the progress back, so the job's progress callback
@@ -105,7 +105,7 @@ def _serve(conn: Connection, cancel: Event, settings: dict[str, Any], nice: int)
 
 def _to_background(nice: int) -> None:
     """Run only on cores live work leaves idle: Linux's SCHED_IDLE policy (a waking live thread takes the core
-    at once; at nice 10 or 19 instead, live p99 still doubled, measured), else ``nice`` lower priority. Every
+    at once), else ``nice`` lower priority. Every
     thread already running is moved too (importing numpy starts OpenBLAS's pool, whose idle threads spin at
     normal priority otherwise); threads started later inherit it."""
     if hasattr(os, "SCHED_IDLE") and os.path.isdir("/proc/self/task"):
