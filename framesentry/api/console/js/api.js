@@ -24,12 +24,14 @@ function headers(extra = {}) {
 }
 
 export async function api(path, { method = "GET", json, signal } = {}) {
+  const sentKey = apiKey.get();
   const init = { method, headers: headers(json === undefined ? {} : { "Content-Type": "application/json" }), signal };
   if (json !== undefined) init.body = JSON.stringify(json);
   const resp = await fetch(path, init);
   if (resp.status === 204) return null;
   const body = await resp.json().catch(() => null);
-  if (resp.status === 401) window.dispatchEvent(new CustomEvent("framesentry:unauthorized"));
+  // Which key was refused: a 401 that answers a request sent before the key changed says nothing about the new one.
+  if (resp.status === 401) window.dispatchEvent(new CustomEvent("framesentry:unauthorized", { detail: { key: sentKey } }));
   if (!resp.ok) throw new ApiError(resp.status, body);
   return body;
 }

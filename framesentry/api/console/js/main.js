@@ -40,8 +40,12 @@ function keyDialog() {
   const button = document.getElementById("key-button");
   const label = () => { button.textContent = apiKey.get() ? "API key ✓" : "API key"; };
   button.onclick = () => { input.value = apiKey.get(); dialog.showModal(); };
-  // A 401 from any page: ask for the key (once per page view, not over an open dialog).
-  window.addEventListener("framesentry:unauthorized", () => { if (!dialog.open) button.click(); });
+  // A 401 from any page: ask for the key (not over an open dialog, and not for a key already replaced: two
+  // requests refused at once must not reopen the dialog after the first answer's key was saved).
+  window.addEventListener("framesentry:unauthorized", (event) => {
+    const refused = event.detail ? event.detail.key : apiKey.get();
+    if (!dialog.open && refused === apiKey.get()) button.click();
+  });
   dialog.addEventListener("close", () => {
     if (dialog.returnValue === "save") { apiKey.set(input.value.trim()); label(); route(); }
   });
