@@ -99,12 +99,13 @@ def redis_space() -> Iterator[RedisSpace]:
 
 @pytest.fixture(scope="session")
 def long_clip(media_dir: Path, real_faces: list[np.ndarray], settings: Settings) -> Path:
-    """8 s 640x360 MP4 with a face and real speech: a job long enough to kill a worker in the middle of."""
+    """40 s 640x360 MP4 with a face and real speech: a job long enough to kill a worker in the middle of. (At 8 s a
+    fast 2-core machine finished it in 3 s, before a test could see it running: the worker-kill tests timed out.)"""
     from framesentry.lab.samples import speech_from_librispeech, write_clip
 
-    speech = speech_from_librispeech(settings, 8.0)
+    speech = speech_from_librispeech(settings, 40.0)
     return write_clip(
-        media_dir / "long_interview.mp4", duration_s=8.0, size=(640, 360), fps=25,
+        media_dir / "long_interview.mp4", duration_s=40.0, size=(640, 360), fps=25,
         faces=[(real_faces[0], (240, 70, 170))], audio=speech, seed=7,
     )
 
