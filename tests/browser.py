@@ -195,10 +195,18 @@ class Chromium:
                 return result
 
     def evaluate(self, expression: str, *, await_promise: bool = False) -> Any:
-        """The JSON value of a JavaScript expression in the page (``awaitPromise`` for async ones)."""
-        result = self.call(
-            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise
-        )
+        """The JSON value of a JavaScript expression in the page (``awaitPromise`` for async ones). While the page
+        is between documents (a navigation or reload) there is no execution context: wait for the new one."""
+        for attempt in range(50):
+            try:
+                result = self.call(
+                    "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise
+                )
+                break
+            except RuntimeError as exc:
+                if "Cannot find default execution context" not in str(exc) or attempt == 49:
+                    raise
+                time.sleep(0.1)
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
