@@ -87,8 +87,8 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 
 
 class _UploadLoop:
-    """Analyses a long file again and again with ``analyzer`` (the server's embedded-worker analyser, from a
-    lowered thread as its job thread is), until stopped: the concurrent upload the live numbers are measured
+    """Analyses a long file again and again with ``analyzer`` (the server's embedded-worker analyser), until
+    stopped: the concurrent upload the live numbers are measured
     beside."""
 
     def __init__(self, settings: Settings, analyzer: Analyzer, clip: Path) -> None:
@@ -107,11 +107,8 @@ class _UploadLoop:
         self.fraction = 0.5 * fraction + (0.5 if stage == "audio" else 0.0)
 
     def _run(self) -> None:
-        from framesentry.engines.batcher import lower_thread_priority
-        from framesentry.jobs.isolation import IsolatedAnalyzer
-
-        if not isinstance(self.analyzer, IsolatedAnalyzer):  # as the embedded worker's job thread (jobs/context.py)
-            lower_thread_priority(self.settings.bulk_nice)
+        # No priority change here: PipelineAnalyzer lowers its calling thread itself (jobs/context.py), as on a
+        # server; a second call here lowered it twice.
         while not self.stop.is_set():
             try:
                 result = self.analyzer(self.clip, self._progress)
