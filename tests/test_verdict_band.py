@@ -38,3 +38,29 @@ def test_clip_metrics_and_section_merge() -> None:
     doc = {"visual": {"x": 1}, "crossdomain": {"audio": {"auc": 0.7}, "video": {"auc": 0.1}}}
     _place(doc, ("crossdomain", "video"), {"auc": 0.6})
     assert doc == {"visual": {"x": 1}, "crossdomain": {"audio": {"auc": 0.7}, "video": {"auc": 0.6}}}
+
+
+def test_cached_crops_match_the_faces_the_router_kept() -> None:
+    """The crop cache holds exactly the crops behind ``result.frames``: faces the router dropped after scoring
+    (too small or blurred) are left out, so crops and their track rows stay aligned (a mismatch stopped a run)."""
+    from types import SimpleNamespace
+
+    from framesentry.errors import DataError
+    from framesentry.lab.visual.crossdomain import _RecordingVisual
+
+    class Inner:
+        version, engine = "test", None
+
+        def predict(self, crops: np.ndarray) -> np.ndarray:
+            return crops[:, 0, 0, 0].astype(np.float64) / 100.0
+
+    rec = _RecordingVisual(Inner())  # type: ignore[arg-type]
+    crops = np.zeros((5, 4, 4, 3), np.uint8)
+    crops[:, 0, 0, 0] = [10, 20, 30, 40, 50]
+    rec.predict(crops[:3])
+    rec.predict(crops[3:])
+    kept = SimpleNamespace(frames=[SimpleNamespace(t_s=0.0, p_fake=p) for p in (0.2, 0.4, 0.5)])
+    assert rec.kept_crops(kept)[:, 0, 0, 0].tolist() == [20, 40, 50]  # type: ignore[arg-type]
+    stray = SimpleNamespace(frames=[SimpleNamespace(t_s=1.0, p_fake=0.33)])
+    with pytest.raises(DataError, match="cannot match"):
+        rec.kept_crops(stray)  # type: ignore[arg-type]

@@ -28,6 +28,12 @@ def visual(
         0.0, min=0.0, max=1.0, help="Share of each batch made of self-blended-image pairs (real + blended)."
     ),
     sbi_pool: int = typer.Option(4000, min=2, help="Real train faces given 68 landmarks for self-blending."),
+    redraw_share: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Share of the --sbi-share fakes redrawn by an autoencoder trained on real faces."
+    ),
+    balance_sharpness: bool = typer.Option(
+        False, "--balance-sharpness", help="Train on the DFDC subset where real and fake faces are equally sharp."
+    ),
     max_steps: int | None = typer.Option(None, min=1, help="Stop after this many steps (LR schedule spans them)."),
     eval_every: int | None = typer.Option(None, min=1, help="Also checkpoint and score every this many steps."),
     select_by: str = typer.Option(
@@ -52,6 +58,8 @@ def visual(
 
     if select_by not in {"val", "crossdomain"}:
         raise typer.BadParameter("--select-by must be val or crossdomain")
+    if redraw_share > 0 and sbi_share == 0:
+        raise typer.BadParameter("--redraw-share needs --sbi-share > 0 (redrawn fakes are drawn from the SBI pool)")
     settings = get_settings()
     cfg = TrainConfig(
         out_dir=out or settings.work_dir / "visual_model",
@@ -68,6 +76,8 @@ def visual(
         augment=AugmentConfig(framing_p=framing_p),
         sbi_share=sbi_share,
         sbi_pool=sbi_pool,
+        redraw_share=redraw_share,
+        balance_sharpness=balance_sharpness,
         max_steps=max_steps,
         eval_every=eval_every,
         select_by=select_by,

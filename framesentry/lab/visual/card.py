@@ -159,6 +159,10 @@ def reproduce_command(cfg: TrainConfig) -> list[str]:
         parts.append(f"--framing-p {cfg.augment.framing_p:g}")
     if cfg.sbi_share > 0:
         parts.append(f"--sbi-share {cfg.sbi_share:g} --sbi-pool {cfg.sbi_pool}")
+    if cfg.balance_sharpness:
+        parts.append("--balance-sharpness")
+    if cfg.redraw_share > 0:
+        parts.append(f"--redraw-share {cfg.redraw_share:g}")
     if cfg.max_steps is not None:
         parts.append(f"--max-steps {cfg.max_steps}")
     if cfg.eval_every is not None:

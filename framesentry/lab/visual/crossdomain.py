@@ -77,10 +77,29 @@ class _RecordingVisual:
         self.version = inner.version
         self.engine = inner.engine
         self.crops: list[NDArray[np.uint8]] = []
+        self.probs: list[NDArray[np.float64]] = []
 
     def predict(self, crops: NDArray[np.uint8]) -> NDArray[np.float64]:
         self.crops.append(np.asarray(crops, dtype=np.uint8))
-        return self.inner.predict(crops)
+        self.probs.append(np.asarray(self.inner.predict(crops), dtype=np.float64))
+        return self.probs[-1]
+
+    def kept_crops(self, result: AnalysisResult) -> NDArray[np.uint8]:
+        """The crops behind ``result.frames``, row for row: the router leaves out faces the model scored
+        (too small or blurred), so each kept face is matched, in scoring order, to the crop with its p_fake."""
+        if not self.crops:
+            return np.zeros((0, 224, 224, 3), np.uint8)
+        crops, probs = np.concatenate(self.crops), np.concatenate(self.probs)
+        rows: list[int] = []
+        j = 0
+        for face in result.frames:
+            while j < len(probs) and abs(probs[j] - face.p_fake) > 1e-12:
+                j += 1
+            if j == len(probs):
+                raise DataError(f"cannot match the scored face at {face.t_s:.2f}s to a recorded crop")
+            rows.append(j)
+            j += 1
+        return crops[rows]
 
 
 def _crop_cache(settings: Settings) -> Path:
@@ -172,7 +191,7 @@ def run_clip(path: Path, detectors: Any, cache: Path | None) -> AnalysisResult:
         detectors.__dict__["visual"] = recorder.inner
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        crops = np.concatenate(recorder.crops) if recorder.crops else np.zeros((0, 224, 224, 3), np.uint8)
+        crops = recorder.kept_crops(result)
         meta = np.array([(f.t_s, f.track_id, *f.box) for f in result.frames], dtype=np.float64).reshape(-1, 6)
         audio = result.audio.p_fake if result.audio.p_fake is not None else np.nan
         np.savez(cache / f"{path.stem}.npz", crops=crops, meta=meta, audio_p=np.float64(audio))

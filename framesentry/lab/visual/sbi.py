@@ -168,13 +168,18 @@ def self_blend(
     rng: np.random.Generator,
     cfg: SBIConfig | None = None,
     lower: bool | None = None,
+    source: NDArray[np.uint8] | None = None,
 ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
-    """(fake image, mask) for one real RGB uint8 face; pixels where the mask is 0 are left unchanged."""
+    """(fake image, mask) for one real RGB uint8 face; pixels where the mask is 0 are left unchanged.
+
+    ``source`` is what is blended in: by default a transformed copy of the face itself (SBI); the redrawn
+    fakes pass the autoencoder's reconstruction of the face instead (``lab.visual.redraw``).
+    """
     cfg = cfg or SBIConfig()
     if lower is None:
         lower = bool(rng.random() < cfg.lower_face_p)
     mask = blend_mask(landmarks, img.shape[:2], rng, cfg, lower)
-    source = transformed_source(img, rng, cfg)
+    source = transformed_source(img, rng, cfg) if source is None else source
     m = mask[..., None]
     blended = img.astype(np.float32) * (1.0 - m) + source.astype(np.float32) * m
     out = np.where(m > 0, np.clip(np.rint(blended), 0, 255), img).astype(np.uint8)
@@ -212,11 +217,23 @@ class SBIPool:
     pixels: NDArray[np.uint8]
     landmarks: NDArray[np.float32]
     cfg: SBIConfig
+    redrawn: NDArray[np.uint8] | None = None
+    """The autoencoder's reconstruction of every pool face (``lab.visual.redraw``), or none."""
+    redraw_share: float = 0.0
+    """Share of the fakes made from ``redrawn`` instead of a self-blend."""
+    whole_crop_p: float = 0.3
+    """Share of redrawn fakes that replace the whole crop rather than a landmark mask."""
 
     def draw(self, n: int, rng: np.random.Generator) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-        """(n real faces, the same n faces self-blended): the pair teaches the blend, not the identity."""
+        """(n real faces, the same n faces made fake): the pair teaches the trace, not the identity."""
         idx = np.sort(rng.choice(len(self.pixels), size=n, replace=False))
         reals = np.asarray(self.pixels[idx])
-        blends = [self_blend(im, self.landmarks[i], rng, self.cfg)[0] for im, i in zip(reals, idx, strict=True)]
-        fakes = np.stack(blends)
+        fakes = np.stack([self._fake(im, int(i), rng) for im, i in zip(reals, idx, strict=True)])
         return reals, fakes
+
+    def _fake(self, img: NDArray[np.uint8], i: int, rng: np.random.Generator) -> NDArray[np.uint8]:
+        if self.redrawn is None or rng.random() >= self.redraw_share:
+            return self_blend(img, self.landmarks[i], rng, self.cfg)[0]
+        if rng.random() < self.whole_crop_p:
+            return np.asarray(self.redrawn[i])
+        return self_blend(img, self.landmarks[i], rng, self.cfg, source=np.asarray(self.redrawn[i]))[0]

@@ -9,8 +9,11 @@ fine-tune, e.g. to add framing-jitter augmentation without retraining from scrat
 
 With ``sbi_share > 0`` that share of every batch is self-blended-image pairs (``lab.visual.sbi``): real train
 faces and the same faces blended with a transformed copy of themselves, labelled fake; the rest of the batch
-is DFDC as before. With ``select_by="crossdomain"`` checkpoints are also scored every ``eval_every`` steps on
-the cached crossdomain-dev crops (``lab.visual.crossdomain``; choice only, never a training signal) and the
+is DFDC as before. With ``redraw_share > 0`` that share of those fakes is the face redrawn by an
+autoencoder trained on the real faces (``lab.visual.redraw``), inside a landmark mask or over the whole
+crop. With ``balance_sharpness`` the DFDC part is the subset where real and fake faces are equally sharp.
+With ``select_by="crossdomain"`` checkpoints are also scored every ``eval_every`` steps on the cached
+crossdomain-dev crops (``lab.visual.crossdomain``; choice only, never a training signal) and the
 best by that clip AUC is kept as ``best.pt``; DFDC val AUC is logged beside it.
 """
 
@@ -36,8 +39,10 @@ from framesentry.lab.visual.dataset import (
     load_images,
     read_labels,
     resize_uint8,
+    sharpness_balanced,
     split_indices,
 )
+from framesentry.lab.visual.redraw import RedrawConfig
 from framesentry.lab.visual.sbi import SBIConfig, SBIPool
 
 
@@ -66,6 +71,9 @@ class TrainConfig:
     sbi_share: float = 0.0  # share of each batch made of SBI pairs (half real, half self-blended)
     sbi_pool: int = 4000  # real train faces given landmarks for SBI
     sbi: SBIConfig = field(default_factory=SBIConfig)
+    redraw_share: float = 0.0  # share of the SBI fakes made from autoencoder redrawings instead (lab.visual.redraw)
+    redraw: RedrawConfig = field(default_factory=RedrawConfig)
+    balance_sharpness: bool = False  # train on a DFDC subset where real and fake are equally sharp (dataset.py)
     max_steps: int | None = None  # stop after this many steps (the LR schedule spans them)
     eval_every: int | None = None  # also checkpoint/score every this many steps
     select_by: str = "val"  # "val" (DFDC val AUC) or "crossdomain" (crossdomain-dev clip AUC, choice only)
@@ -158,7 +166,9 @@ def _sbi_pool(
     y_tr: NDArray[np.float32],
     log: _Log,
 ) -> SBIPool:
-    """The first ``sbi_pool`` real train faces (file order) with their 68 landmarks (cached)."""
+    """The first ``sbi_pool`` real train faces (file order) with their 68 landmarks (cached), and with
+    ``redraw_share`` their autoencoder redrawings (cached)."""
+    from framesentry.lab.visual.redraw import redrawn_cache
     from framesentry.lab.visual.sbi import landmark_cache
 
     real_rows = np.flatnonzero(y_tr == 0)[: cfg.sbi_pool]
@@ -166,7 +176,12 @@ def _sbi_pool(
     t0 = time.time()
     marks = landmark_cache(settings, pixels, tr_idx[real_rows], cfg.cache_size)
     log(f"SBI pool: {len(real_rows)} real faces, landmarks in {time.time() - t0:.0f}s")
-    return SBIPool(pixels, marks, cfg.sbi)
+    if cfg.redraw_share <= 0:
+        return SBIPool(pixels, marks, cfg.sbi)
+    t0 = time.time()
+    redrawn = redrawn_cache(settings.work_dir, pixels, cfg.redraw, log)
+    log(f"redrawn pool: {len(redrawn)} autoencoder reconstructions in {time.time() - t0:.0f}s")
+    return SBIPool(pixels, marks, cfg.sbi, redrawn, cfg.redraw_share, cfg.redraw.whole_crop_p)
 
 
 def _seed_everything(seed: int) -> None:
@@ -207,9 +222,13 @@ def train_visual(cfg: TrainConfig, settings: Settings | None = None) -> TrainRes
     pool = _sbi_pool(settings, cfg, samples, tr_idx, x_tr, y_tr, log) if cfg.sbi_share > 0 else None
     n_sbi = round(cfg.batch_size * cfg.sbi_share / 2) if pool is not None else 0
     n_dfdc = cfg.batch_size - 2 * n_sbi
+    rows = np.arange(len(tr_idx))
+    if cfg.balance_sharpness:
+        rows = sharpness_balanced(np.asarray(x_tr), y_tr, cfg.seed)
+        log(f"sharpness-balanced DFDC: {len(rows)} of {len(tr_idx)} train faces kept")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    steps_per_epoch = math.ceil(len(tr_idx) / n_dfdc)
+    steps_per_epoch = math.ceil(len(rows) / n_dfdc)
     total_steps = min(steps_per_epoch * cfg.epochs, cfg.max_steps or 1 << 62)
     history: list[dict[str, float]] = []
     best = {"score": -1.0, "step": 0}
@@ -233,7 +252,7 @@ def train_visual(cfg: TrainConfig, settings: Settings | None = None) -> TrainRes
 
     for epoch in range(1, cfg.epochs + 1):
         rng = np.random.default_rng([cfg.seed, epoch])  # per-epoch stream: same run, same batches
-        order = rng.permutation(len(tr_idx))
+        order = rows[rng.permutation(len(rows))]
         model.train()
         t_ep, seen, loss_sum = time.time(), 0, 0.0
         for b in range(steps_per_epoch):
