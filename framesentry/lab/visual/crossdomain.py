@@ -247,21 +247,43 @@ def cached_clip_crops(settings: Settings) -> dict[str, tuple[NDArray[np.uint8], 
 
 
 def crossdomain_visual_auc(logit_fn: LogitFn, settings: Settings) -> dict[str, Any]:
-    """Visual-only clip AUC (overall and per manipulation) of a candidate model on the cached pipeline crops.
+    """Visual-only clip AUC (overall and per manipulation) of a candidate model on the cached pipeline crops,
+    with ``deepfacelive_blame``: the share of DeepFaceLive clips whose blamed face is the swap.
 
     Same faces and tracks as the pipeline, same per-track aggregation and worst-track rule
     (``inference.fusion``); the per-frame probability is the sigmoid of the raw logit (no calibration yet).
-    For choosing between training checkpoints; the reported numbers come from ``evaluate_crossdomain_video``.
+    The blame share is the quality-controlled number: the source person and the swap share one frame, one
+    camera and one encode, so only the manipulation tells them apart, whereas a clip AUC can be won by image
+    quality alone. For choosing between training checkpoints; the reported numbers come from
+    ``evaluate_crossdomain_video``.
     """
-    from framesentry.inference.fusion import FaceObservation, visual_video_score
+    from framesentry.inference.fusion import FaceObservation, track_scores, visual_video_score
 
     rows: list[dict[str, Any]] = []
     clips = {c.file: c for c in video_clips(settings)}
+    widths = _frame_widths(settings)
     for file, (crops, meta, _audio) in cached_clip_crops(settings).items():
         if not len(crops):
             continue
         p = 1.0 / (1.0 + np.exp(-logit_fn(crops)))
         faces = [FaceObservation(float(m[0]), int(m[1]), (0, 0, 1, 1), float(q)) for m, q in zip(meta, p, strict=True)]
+        centres: dict[int, list[float]] = {}
+        for m in meta:
+            centres.setdefault(int(m[1]), []).append(float(m[2] + m[4]) / 2)
+        tracks = [
+            {"track_id": tid, "frames": n, "p_fake": score,
+             "box": [float(np.mean(centres[tid])), 0.0, float(np.mean(centres[tid])), 0.0]}
+            for tid, (score, _max, n) in track_scores(faces).items()
+        ]
         clip = clips[file]
-        rows.append({"label": clip.label, "manipulation": clip.manipulation, "p_fake": visual_video_score(faces)})
-    return clip_metrics(rows)
+        rows.append({"label": clip.label, "manipulation": clip.manipulation, "p_fake": visual_video_score(faces),
+                     "faces": tracks, "frame_width": widths.get(file)})
+    return {**clip_metrics(rows), "deepfacelive_blame": blame_report(rows)}
+
+
+def _frame_widths(settings: Settings) -> dict[str, int]:
+    """Frame width per clip, from the last pipeline run's rows (the blame test needs the frame's middle)."""
+    path = _crop_cache(settings) / "rows.json"
+    if not path.is_file():
+        return {}
+    return {r["file"]: int(r["frame_width"]) for r in json.loads(path.read_text()) if r.get("frame_width")}

@@ -151,6 +151,8 @@ def _score(
             lambda crops: batched_logits(model, crops, cfg.image_size, cfg.eval_batch_size), settings
         )
         rec["crossdomain_auc"] = float(report["auc"])
+        if report["deepfacelive_blame"]["swap_side_blamed"] is not None:
+            rec["crossdomain_swap_blamed"] = float(report["deepfacelive_blame"]["swap_side_blamed"])
         for family, fam in report["per_manipulation"].items():
             if fam.get("auc") is not None:
                 rec[f"crossdomain_auc_{family}"] = float(fam["auc"])
@@ -247,6 +249,8 @@ def train_visual(cfg: TrainConfig, settings: Settings | None = None) -> TrainRes
             torch.save({"epoch": epoch, "step": step, "state_dict": state, **rec}, run_dir / "best.pt")
         (run_dir / "history.json").write_text(json.dumps(history, indent=2))
         extra = f" crossdomain AUC {rec['crossdomain_auc']:.4f}" if "crossdomain_auc" in rec else ""
+        if "crossdomain_swap_blamed" in rec:
+            extra += f", swap blamed in {rec['crossdomain_swap_blamed']:.0%} of DeepFaceLive clips"
         log(f"step {step}: val AUC {rec['val_auc']:.4f}{extra} (best {best['score']:.4f} @ step {best['step']})")
         model.train()
 
