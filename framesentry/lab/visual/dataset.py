@@ -137,7 +137,7 @@ def sharpness_balanced(
 ) -> NDArray[np.int64]:
     """Positions of a subset of ``pixels`` in which real and fake faces are equally sharp, class by class.
 
-    DFDC's real crops are sharper than its fakes (median Laplacian variance 46 vs 29 on the 144 px train
+    DFDC's real crops are sharper than its fakes (median Laplacian variance 45 vs 31 on the 144 px train
     cache), so a model trained on it learns "soft = fake": crossdomain-dev's sharp VASA-1 talking heads then
     score as real as DFDC reals while its softer real clips lean fake. Within each of ``bins`` quantile bins
     of log sharpness (``faces.crop_sharpness``, the runtime's measure) the larger class is subsampled to the
