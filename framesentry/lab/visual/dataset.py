@@ -138,10 +138,11 @@ def sharpness_balanced(
     """Positions of a subset of ``pixels`` in which real and fake faces are equally sharp, class by class.
 
     DFDC's real crops are sharper than its fakes (median Laplacian variance 45 vs 31 on the 144 px train
-    cache), so a model trained on it learns "soft = fake": crossdomain-dev's sharp VASA-1 talking heads then
-    score as real as DFDC reals while its softer real clips lean fake. Within each of ``bins`` quantile bins
-    of log sharpness (``faces.crop_sharpness``, the runtime's measure) the larger class is subsampled to the
-    smaller one's count (seeded), so sharpness alone says nothing about the label.
+    cache), so "soft = fake" is a shortcut a model can learn from it, and one that does not carry over: on
+    crossdomain-dev the generated talking heads are the sharpest faces of all (docs/VISUAL_GENERALISATION.md).
+    Within each of ``bins`` quantile bins of log sharpness (``faces.crop_sharpness``, the runtime's measure)
+    the larger class is subsampled to the smaller one's count (seeded), so sharpness alone says nothing about
+    the label.
     """
     from framesentry.inference.faces.crops import crop_sharpness
 

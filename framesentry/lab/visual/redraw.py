@@ -28,6 +28,8 @@ from numpy.typing import NDArray
 from torch import nn
 
 CACHE_VERSION = 2  # bump when what the cache holds changes (2: sharpness-matched reconstructions)
+SHARPEN_PERCENTS = (25, 50, 100, 150, 200, 300, 400, 600)  # unsharp-mask strengths tried by match_sharpness
+BLUR_RADII = (0.3, 0.5, 0.8, 1.2, 2.0)  # and blurs, for reconstructions sharper than the real face
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,8 @@ def match_sharpness(redrawn: NDArray[np.uint8], reals: NDArray[np.uint8]) -> NDA
     """Each reconstruction unsharp-masked or blurred (strength from a grid) to the real face's sharpness.
 
     An autoencoder loses fine texture, so its faces are softer than the originals; left so, "soft = fake"
-    would be the easiest thing to learn from them, and that is the shortcut that makes sharp generated
-    talking heads look real (``dataset.sharpness_balanced``). The decoder's fingerprint stays.
+    would be the easiest thing to learn from them, a shortcut DFDC already offers (its fakes are softer than
+    its reals, ``dataset.sharpness_balanced``). The decoder's fingerprint stays.
     """
     from PIL import Image, ImageFilter
 
@@ -162,7 +164,3 @@ def match_sharpness(redrawn: NDArray[np.uint8], reals: NDArray[np.uint8]) -> NDA
                 best, best_gap = cand, gap
         out[i] = best
     return out
-
-
-SHARPEN_PERCENTS = (25, 50, 100, 150, 200, 300, 400, 600)
-BLUR_RADII = (0.3, 0.5, 0.8, 1.2, 2.0)
