@@ -37,11 +37,12 @@ def test_autoencoder_learns_and_is_seeded(faces: np.ndarray) -> None:
 
 def test_redrawn_cache_is_reused(faces: np.ndarray, tmp_path: Path) -> None:
     """The second call reads the cached reconstructions instead of training again."""
-    first = redrawn_cache(tmp_path, faces, SMALL, log=lambda _m: None)
+    settings = Settings(work_dir=tmp_path)
+    first = redrawn_cache(settings, faces, SMALL, log=lambda _m: None)
     files = list((tmp_path / "visual_cache").glob("redrawn_*.npy"))
     assert len(files) == 1
     np.save(files[0], np.zeros_like(first))  # a reused cache returns exactly what is stored
-    assert not redrawn_cache(tmp_path, faces, SMALL, log=lambda _m: None).any()
+    assert not redrawn_cache(settings, faces, SMALL, log=lambda _m: None).any()
 
 
 def test_pool_makes_redrawn_fakes(faces: np.ndarray) -> None:

@@ -267,12 +267,8 @@ def crossdomain_visual_auc(logit_fn: LogitFn, settings: Settings) -> dict[str, A
             continue
         p = 1.0 / (1.0 + np.exp(-logit_fn(crops)))
         faces = [FaceObservation(float(m[0]), int(m[1]), (0, 0, 1, 1), float(q)) for m, q in zip(meta, p, strict=True)]
-        centres: dict[int, list[float]] = {}
-        for m in meta:
-            centres.setdefault(int(m[1]), []).append(float(m[2] + m[4]) / 2)
-        tracks = [
-            {"track_id": tid, "frames": n, "p_fake": score,
-             "box": [float(np.mean(centres[tid])), 0.0, float(np.mean(centres[tid])), 0.0]}
+        tracks = [  # the shape blame_report reads from the pipeline's rows; a track's box is its mean box
+            {"track_id": tid, "frames": n, "p_fake": score, "box": meta[meta[:, 1] == tid, 2:6].mean(axis=0).tolist()}
             for tid, (score, _max, n) in track_scores(faces).items()
         ]
         clip = clips[file]

@@ -19,13 +19,14 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import nn
+
+from framesentry.config import Settings
 
 CACHE_VERSION = 2  # bump when what the cache holds changes (2: sharpness-matched reconstructions)
 SHARPEN_PERCENTS = (25, 50, 100, 150, 200, 300, 400, 600)  # unsharp-mask strengths tried by match_sharpness
@@ -120,12 +121,13 @@ def reconstruct(model: FaceAutoencoder, pixels: NDArray[np.uint8], batch_size: i
 
 
 def redrawn_cache(
-    work_dir: Path, pixels: NDArray[np.uint8], cfg: RedrawConfig, log: Callable[[str], None] = print
+    settings: Settings, pixels: NDArray[np.uint8], cfg: RedrawConfig, log: Callable[[str], None] = print
 ) -> NDArray[np.uint8]:
-    """Reconstructions of ``pixels``, computed once per (pixels, config) and kept under ``work_dir``."""
+    """Reconstructions of ``pixels``, computed once per (pixels, config) and kept under ``work_dir``
+    (beside ``sbi.landmark_cache``'s landmarks of the same faces)."""
     sample = np.ascontiguousarray(pixels[:, ::7, ::7]).tobytes()
     digest = hashlib.sha256(sample + f"{CACHE_VERSION}|{sorted(cfg.to_dict().items())}".encode())
-    path = work_dir / "visual_cache" / f"redrawn_{pixels.shape[1]}px_{digest.hexdigest()[:12]}.npy"
+    path = settings.work_dir / "visual_cache" / f"redrawn_{pixels.shape[1]}px_{digest.hexdigest()[:12]}.npy"
     if path.is_file():
         cached = np.load(path)
         if cached.shape == pixels.shape:
@@ -148,15 +150,15 @@ def match_sharpness(redrawn: NDArray[np.uint8], reals: NDArray[np.uint8]) -> NDA
 
     from framesentry.inference.faces.crops import crop_sharpness
 
+    filters: list[ImageFilter.Filter] = [
+        ImageFilter.UnsharpMask(radius=1.5, percent=p, threshold=0) for p in SHARPEN_PERCENTS
+    ]
+    filters += [ImageFilter.GaussianBlur(radius=r) for r in BLUR_RADII]  # an untrained decoder's noise
     out = np.empty_like(redrawn)
     for i, (fake, real) in enumerate(zip(redrawn, reals, strict=True)):
         target = crop_sharpness(real)
         best, best_gap = fake, abs(crop_sharpness(fake) - target)
         pil = Image.fromarray(fake)
-        filters: list[ImageFilter.Filter] = [
-            ImageFilter.UnsharpMask(radius=1.5, percent=p, threshold=0) for p in SHARPEN_PERCENTS
-        ]
-        filters += [ImageFilter.GaussianBlur(radius=r) for r in BLUR_RADII]  # an untrained decoder's noise
         for filt in filters:
             cand = np.asarray(pil.filter(filt))
             gap = abs(crop_sharpness(cand) - target)

@@ -181,7 +181,7 @@ def _sbi_pool(
     if cfg.redraw_share <= 0:
         return SBIPool(pixels, marks, cfg.sbi)
     t0 = time.time()
-    redrawn = redrawn_cache(settings.work_dir, pixels, cfg.redraw, log)
+    redrawn = redrawn_cache(settings, pixels, cfg.redraw, log)
     log(f"redrawn pool: {len(redrawn)} autoencoder reconstructions in {time.time() - t0:.0f}s")
     return SBIPool(pixels, marks, cfg.sbi, redrawn, cfg.redraw_share, cfg.redraw.whole_crop_p)
 
